@@ -44,6 +44,11 @@ def fence(text:str, info:str='') -> str:
     ticks = '`' * max([3] + [len(m) + 1 for m in re.findall(r'`{3,}', text)])
     return f'{ticks}{info}\n{text.rstrip()}\n{ticks}'
 
+def unlink_code(md:str) -> str:
+    "nbdev also links the `names` inside show_doc's signature block, where a link is only text: keep the names"
+    parts = re.split(r'(^```[^\n]*\n.*?^```)', md, flags=re.M | re.S)
+    return ''.join(re.sub(r'\[(`[^`\n]+`)\]\([^)\s]+\)', r'\1', p) if p.startswith('```') else p for p in parts)
+
 def slugify(value:str, separator:str='-') -> str:
     "Heading ids as pandoc (so quarto) makes them, so nbdev's `page.html#name` and `#class.method` links resolve"
     s = re.sub(r'[^\w\s.-]', '', value).strip().lower()
@@ -74,7 +79,7 @@ class Page:
             width = out.get('metadata', {}).get(mime, {}).get('width')
             img = f'![{alt}]({path})' + (f'{{ width="{width}" }}' if width and self.site else '')
             return img + (f'\n\n*{cap}*' if cap else '')
-        if mime == 'text/markdown': return self.links(_text(data[mime]))
+        if mime == 'text/markdown': return self.links(unlink_code(_text(data[mime])))
         if mime == 'text/html': return f'<div class="cell-output-display">\n{_text(data[mime]).strip()}\n</div>'
         return self.text_output(_text(data[mime])) if mime else ''
 
@@ -125,6 +130,14 @@ def local_links(md:str, page:Page, pages:dict, doc_url:str) -> str:
         else: return m[0]
         return f']({posixpath.relpath(p.md_name, here or ".")}{anchor})' if p else m[0]
     return re.sub(r'\]\(([^)#\s]+)(#[^)\s]*)?\)', repl, md)
+
+def proc_error(e:Exception) -> str:
+    "What went wrong in nbdev's processing (it runs in a worker process), and the usual cause"
+    cause = re.findall(r'^\w*(?:Error|Exception): .*$', str(e.__cause__ or ''), re.M)[:1]
+    head, _, src = str(e).partition('\n')
+    return (f'nbdev could not process the notebooks (nbdev_docs stops on the same error):\n{head} {" ".join(cause)}\n{src}\n'
+            'nbdev runs every cell that contains an import (to render show_doc), but not the plain cells before it:\n'
+            'keep imports in cells of their own (see the FAQ of nbdev).')
 
 def sidebar_yml(nbs:Path) -> str:
     "nbs/sidebar.yml as nbdev generates it from the notebooks in `nbs`"
@@ -185,7 +198,7 @@ def main(argv=None):
     os.environ['FLOWERCLF_REALDATA'] = str(root/'_proc'/'no-real-data-in-docs-builds')
     _build_modidx()
     try: proc = proc_nbs(str(nbs), n_workers=args.workers, force=args.force)
-    except Exception as e: sys.exit(f'nbdev could not process the notebooks (the same error stops nbdev_docs):\n{e}')
+    except Exception as e: sys.exit(proc_error(e))
 
     pages = {p.relative_to(proc).as_posix(): Page(p, p.relative_to(proc)) for p in sorted(proc.rglob('*.ipynb'))
              if not any(s.startswith(('_', '.')) for s in p.relative_to(proc).parts)}

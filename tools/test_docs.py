@@ -110,14 +110,15 @@ class SiteTest:
             self.visit(url)
             todo += [u for u in (urldefrag(l)[0] for l in self.pages[url]['links'])
                      if u.startswith(self.base) and u.endswith('.html') and u not in self.pages]
-        checked = set()
+        codes = {}
         for url, facts in self.pages.items():
-            for link in facts['links']:
+            for link in dict.fromkeys(facts['links']):
                 target, anchor = urldefrag(link)
-                if not target.startswith(self.base) or link in checked: continue
-                checked.add(link)
+                if not target.startswith(self.base): continue
                 where = url[len(self.base):]
-                if target not in self.pages: self.check(status(target) == 200, f'{where}: broken link {link}')
+                if target not in self.pages:
+                    if target not in codes: codes[target] = status(target)
+                    self.check(codes[target] == 200, f'{where}: broken link {link}')
                 elif anchor: self.check(anchor in self.pages[target]['ids'], f'{where}: broken anchor {link}')
 
     def sidebar(self, nbs:Path):
