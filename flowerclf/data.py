@@ -220,7 +220,9 @@ def read_image(
         if path.stat().st_size == 0: raise InputError(f"{path}: empty file") from None
         raise InputError(f"{path}: not an image (or a format Pillow cannot read)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise InputError(f"{path}: damaged or truncated image ({e})") from None
+        raise InputError(f"{path}: damaged or truncated image ({' '.join(str(e).split())})") from None
+    except Exception as e:   # decoders raise many other types on malformed files
+        raise InputError(f"{path}: could not read this image ({type(e).__name__}: {' '.join(str(e).split())})") from None
 
 # %% ../nbs/00_data.ipynb #7268b50a
 def show_image(

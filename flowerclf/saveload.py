@@ -46,6 +46,8 @@ def save_model(
     return path
 
 # %% ../nbs/05_saveload.ipynb #ab5f8758
+def _one_line(e:Exception)->str: return ' '.join(str(e).split())
+
 def keras_model_config(
     path:str|Path, # a `.keras` or `.h5` file
 )->dict: # the model's architecture as stored in the file
@@ -60,7 +62,7 @@ def keras_model_config(
             if cfg is None: raise ValueError("no model_config in the file (weights only?)")
             return json.loads(cfg.decode() if isinstance(cfg, bytes) else cfg)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-        raise InputError(f"{path}: not a readable Keras model file ({e})") from None
+        raise InputError(f"{path}: not a readable Keras model file ({_one_line(e)})") from None
 
 def hub_handles(config:dict)->list:
     "The TF Hub handles (URLs or folders) of the `KerasLayer`s in a stored model config"
@@ -98,9 +100,9 @@ def _load_keras_file(path:Path, backbone=None):
     except Exception as e:
         urls = [h for h in ([handle] if handle else handles) if is_url(h)]
         if urls and ('urlopen' in str(e) or 'Name or service' in str(e) or 'resolve' in str(e).lower()):
-            raise DataUnavailable(f"{path}: its backbone {urls[0]} could not be downloaded ({e}). Pass a local copy "
+            raise DataUnavailable(f"{path}: its backbone {urls[0]} could not be downloaded ({_one_line(e)}). Pass a local copy "
                                   "as backbone= (--backbone DIR) or set TFHUB_CACHE_DIR to a cache holding it.") from None
-        raise InputError(f"{path}: could not load the model ({type(e).__name__}: {e})") from None
+        raise InputError(f"{path}: could not load the model ({type(e).__name__}: {_one_line(e)})") from None
 
 def load_model(
     path:str|Path, # `.keras`, `.h5`, `.tflite` file or SavedModel folder
@@ -116,7 +118,7 @@ def load_model(
             raise InputError(f"{path}: is a SavedModel but not a Keras classifier (a backbone? a raw tf.Module?)")
         from flowerclf.model import keras
         try: return keras.models.load_model(str(path), compile=False)
-        except Exception as e: raise InputError(f"{path}: could not load the SavedModel ({type(e).__name__}: {e})") from None
+        except Exception as e: raise InputError(f"{path}: could not load the SavedModel ({type(e).__name__}: {_one_line(e)})") from None
     suffix = path.suffix.lower()
     if suffix == '.tflite': return TFLiteModel(path)
     if suffix in ('.keras', '.h5', '.hdf5'): return _load_keras_file(path, backbone)
@@ -153,7 +155,7 @@ class TFLiteModel:
         try:
             self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
             self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e: raise InputError(f"{path}: not a valid TFLite model ({e})") from None
+        except (ValueError, RuntimeError) as e: raise InputError(f"{path}: not a valid TFLite model ({_one_line(e)})") from None
         self._in, self._out = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
         shape = self._in['shape']
         if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
