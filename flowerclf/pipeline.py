@@ -4,11 +4,13 @@
 
 # %% ../nbs/01_pipeline.ipynb #f89670d6
 from __future__ import annotations
+from dataclasses import dataclass
 import tensorflow as tf
 import tf_keras as keras
 
 # %% auto #0
-__all__ = ['AUTOTUNE', 'center_square', 'resize_square', 'preprocess_image', 'random_crop_box', 'augment_image', 'make_pipeline']
+__all__ = ['VIEWS', 'AUTOTUNE', 'center_square', 'resize_square', 'preprocess_image', 'random_crop_box', 'augment_image', 'View',
+           'view_image', 'tta_views', 'make_pipeline']
 
 # %% ../nbs/01_pipeline.ipynb #b7cda067
 def center_square(image:tf.Tensor)->tf.Tensor:
@@ -43,7 +45,7 @@ def preprocess_image(
 # %% ../nbs/01_pipeline.ipynb #ceb8dfab
 def random_crop_box(
     image:tf.Tensor, # image `(height, width, channels)`
-    area:tuple=(0.25, 1.0), # range of the fraction of the image's area to keep
+    area:tuple=(0.5, 1.0), # range of the fraction of the image's area to keep
     ratio:tuple=(3/4, 4/3), # range of the crop's width / height
     seed:tf.Tensor|None=None, # stateless seed `[2]`; `None` for a fresh random crop each call
 )->tf.Tensor: # the crop
@@ -60,8 +62,8 @@ _rotate = keras.layers.RandomRotation(factor=15/360, fill_mode='reflect')
 def augment_image(
     image:tf.Tensor, # `uint8` image of any size, `(height, width, 3)`
     size:int, # side of the square output
-    area:tuple=(0.25, 1.0), # range of the fraction of the image's area to keep
-    rotation:bool=True, # also rotate by up to ±15°
+    area:tuple=(0.5, 1.0), # range of the fraction of the image's area to keep
+    rotation:bool=False, # also rotate by up to ±15°
 )->tf.Tensor: # `float32` image `(size, size, 3)` in [0, 1]
     "A random training view: random crop, resize, left-right flip and small rotation"
     image = resize_square(random_crop_box(tf.cast(image, tf.float32) / 255.0, area), size)
@@ -70,6 +72,45 @@ def augment_image(
     return tf.clip_by_value(image, 0.0, 1.0)
 
 # %% ../nbs/01_pipeline.ipynb #20696cb9
+@dataclass(frozen=True)
+class View:
+    "A fixed view of an image: a square of `scale` × the shorter side at relative position (`y`, `x`), maybe mirrored"
+    scale:float=1.0 # side of the square, as a fraction of the image's shorter side
+    y:float=0.5 # vertical position: 0 top, 0.5 centre, 1 bottom
+    x:float=0.5 # horizontal position: 0 left, 0.5 centre, 1 right
+    flip:bool=False # mirror left-right
+
+VIEWS = (View(), View(flip=True), View(0.9), View(0.9, flip=True), View(0.8), View(0.8, flip=True),
+         View(1.0, 0, 0), View(1.0, 1, 1), View(1.0, 0, 0, True), View(1.0, 1, 1, True),
+         *[View(0.8, y, x, flip) for flip in (False, True) for y in (0, 1) for x in (0, 1)],
+         View(0.65), View(0.65, flip=True))
+
+def view_image(
+    image:tf.Tensor, # `uint8` image of any size, `(height, width, 3)`
+    size:int, # side of the square output
+    view:View=View(), # which view; the default is the centre square, as `preprocess_image`
+)->tf.Tensor: # `float32` image `(size, size, 3)` in [0, 1]
+    "One fixed view of `image`, resized to `size`×`size`"
+    image = tf.cast(image, tf.float32) / 255.0
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    side = tf.maximum(1, tf.cast(tf.round(tf.cast(tf.minimum(h, w), tf.float32) * view.scale), tf.int32))
+    top = tf.cast(tf.round(tf.cast(h - side, tf.float32) * view.y), tf.int32)
+    left = tf.cast(tf.round(tf.cast(w - side, tf.float32) * view.x), tf.int32)
+    image = resize_square(tf.image.crop_to_bounding_box(image, top, left, side, side), size)
+    if view.flip: image = tf.image.flip_left_right(image)
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+def tta_views(
+    image:tf.Tensor, # `uint8` image of any size, `(height, width, 3)`
+    size:int, # side of the square outputs
+    n:int=len(VIEWS), # how many of `VIEWS`, most useful first
+)->tf.Tensor: # `float32` views `(n, size, size, 3)`
+    "The first `n` fixed views of `image`, for test-time augmentation"
+    if not 1 <= n <= len(VIEWS): raise ValueError(f"the number of views must be from 1 to {len(VIEWS)}, not {n}")
+    return tf.stack([view_image(image, size, v) for v in VIEWS[:n]])
+
+# %% ../nbs/01_pipeline.ipynb #8d562f95
 AUTOTUNE = tf.data.AUTOTUNE
 
 def make_pipeline(
