@@ -13,7 +13,8 @@ import numpy as np
 __all__ = ['DATASET', 'SPLITS', 'CLASS_NAMES', 'DOWNLOAD_HOST', 'IMAGE_EXTENSIONS', 'find_realdata', 'InputError', 'UsageError',
            'DataUnavailable', 'run_command', 'can_reach', 'load_flowers', 'split_sizes', 'num_classes',
            'label_map_names', 'load_label_map', 'read_image', 'show_image', 'image_sizes', 'class_counts',
-           'natural_key', 'class_folders', 'list_image_folder', 'image_folder_dataset']
+           'natural_key', 'class_folders', 'list_image_folder', 'paths_dataset', 'image_folder_dataset',
+           'split_image_folder']
 
 # %% ../nbs/00_data.ipynb #69bc52d5
 def find_realdata(
@@ -281,15 +282,55 @@ def list_image_folder(
     return paths, labels, {c: i for i, c in enumerate(classes)}
 
 # %% ../nbs/00_data.ipynb #e02c5098
+def paths_dataset(
+    paths:list, # image files
+    labels:list, # their labels
+):
+    "A `tf.data.Dataset` of `(uint8 image, int64 label)` reading `paths` with `read_image`"
+    import tensorflow as tf
+    def read(path):
+        image = tf.numpy_function(lambda p: read_image(p.decode()), [path], tf.uint8, stateful=False)
+        return tf.ensure_shape(image, [None, None, 3])
+    ds = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), np.array(labels, np.int64)))
+    return ds.map(lambda p, y: (read(p), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
 def image_folder_dataset(
     root:str|Path, # folder holding one sub-folder per class
 )->tuple: # `(dataset of (image, label), class_to_index)`
     "A `tf.data.Dataset` of `(image, label)` from a folder of class sub-folders, and its class → label mapping"
-    import tensorflow as tf
     paths, labels, mapping = list_image_folder(root)
-    def read(path):
-        image = tf.numpy_function(lambda p: read_image(p.decode()), [path], tf.uint8, stateful=False)
-        return tf.ensure_shape(image, [None, None, 3])
-    ds = tf.data.Dataset.from_tensor_slices((paths, np.array(labels, np.int64)))
-    ds = ds.map(lambda p, y: (read(p), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds, mapping
+    return paths_dataset(paths, labels), mapping
+
+# %% ../nbs/00_data.ipynb #eee4c1ee
+def split_image_folder(
+    root:str|Path, # folder holding one sub-folder per class
+    fractions:tuple=(0.7, 0.15, 0.15), # train, validation, test fractions of each class
+    seed:int=0, # seed of the shuffle within each class
+    check:bool=True, # leave out (with a warning) files that are not readable images
+)->tuple: # `({'train': ds, 'validation': ds, 'test': ds}, class_to_index)`
+    "Split a folder of class sub-folders into train, validation and test datasets, per class and reproducibly"
+    import sys
+    paths, labels, mapping = list_image_folder(root)
+    if check:
+        from PIL import Image
+        bad = []
+        for p in paths:
+            try:
+                with Image.open(p) as im: im.verify()
+            except Exception: bad.append(p)
+        if bad:
+            print(f"warning: leaving out {len(bad)} unreadable image file(s): {', '.join(bad[:5])}"
+                  + (' ...' if len(bad) > 5 else ''), file=sys.stderr)
+            keep = [i for i, p in enumerate(paths) if p not in set(bad)]
+            paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
+    rng = np.random.RandomState(seed)
+    parts = {s: ([], []) for s in SPLITS}
+    for c, i in mapping.items():
+        mine = [p for p, l in zip(paths, labels) if l == i]
+        if len(mine) < 3: raise InputError(f"{Path(root)/c}: {len(mine)} readable image(s); each class needs at least 3 "
+                                           "(one each for training, validation and test)")
+        mine = [mine[j] for j in rng.permutation(len(mine))]
+        n_val = max(1, round(len(mine) * fractions[1])); n_test = max(1, round(len(mine) * fractions[2]))
+        chunks = {'validation': mine[:n_val], 'test': mine[n_val:n_val + n_test], 'train': mine[n_val + n_test:]}
+        for s, ps in chunks.items(): parts[s][0].extend(ps); parts[s][1].extend([i] * len(ps))
+    return {s: paths_dataset(*parts[s]) for s in SPLITS}, mapping

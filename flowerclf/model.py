@@ -13,7 +13,7 @@ import tf_keras as keras
 with warnings.catch_warnings():   # tensorflow_hub still imports the deprecated pkg_resources
     warnings.filterwarnings('ignore', message='.*pkg_resources.*')
     import tensorflow_hub as hub
-from .data import CLASS_NAMES, DataUnavailable
+from .data import CLASS_NAMES, DataUnavailable, UsageError
 
 # %% auto #0
 __all__ = ['BACKBONES', 'DEFAULT_BACKBONE', 'Backbone', 'is_url', 'saved_model_image_size', 'get_backbone', 'make_test_backbone',
@@ -35,7 +35,9 @@ BACKBONES = {
 DEFAULT_BACKBONE = 'mobilenet_v2'
 
 # %% ../nbs/02_model.ipynb #6e284f9e
-def is_url(s:str)->bool: return str(s).startswith(('http://', 'https://', 'gs://'))
+def is_url(s:str)->bool:
+    "Whether `s` is a URL (a TF Hub handle) rather than a local path"
+    return str(s).startswith(('http://', 'https://', 'gs://'))
 
 def saved_model_image_size(
     path:str|Path, # a SavedModel folder
@@ -65,15 +67,15 @@ def get_backbone(
         b = BACKBONES[spec]
         return b if image_size in (None, b.image_size) else Backbone(b.handle, int(image_size), b.name)
     if is_url(spec):
-        if not image_size: raise ValueError(f"backbone {spec}: give its input size (image_size / --image_size)")
+        if not image_size: raise UsageError(f"backbone {spec}: give its input size (image_size / --image_size)")
         return Backbone(spec, int(image_size))
     path = Path(spec).expanduser()
     if path.is_dir():
-        if not (path/'saved_model.pb').exists(): raise ValueError(f"backbone {path}: not a SavedModel folder (no saved_model.pb)")
+        if not (path/'saved_model.pb').exists(): raise UsageError(f"backbone {path}: not a SavedModel folder (no saved_model.pb)")
         size = image_size or saved_model_image_size(path)
-        if not size: raise ValueError(f"backbone {path}: its input size is not fixed; give image_size / --image_size")
+        if not size: raise UsageError(f"backbone {path}: its input size is not fixed; give image_size / --image_size")
         return Backbone(str(path.resolve()), int(size))
-    raise ValueError(f"unknown backbone {spec!r}: use one of {', '.join(BACKBONES)}, a SavedModel folder or a hub URL")
+    raise UsageError(f"unknown backbone {spec!r}: use one of {', '.join(BACKBONES)}, a SavedModel folder or a hub URL")
 
 # %% ../nbs/02_model.ipynb #60d7326d
 def make_test_backbone(

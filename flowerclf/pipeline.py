@@ -64,10 +64,12 @@ def augment_image(
     size:int, # side of the square output
     area:tuple=(0.5, 1.0), # range of the fraction of the image's area to keep
     rotation:bool=False, # also rotate by up to ±15°
+    seed:tf.Tensor|None=None, # stateless seed `[2]` making the crop and flip reproducible; `None`: random
 )->tf.Tensor: # `float32` image `(size, size, 3)` in [0, 1]
-    "A random training view: random crop, resize, left-right flip and small rotation"
-    image = resize_square(random_crop_box(tf.cast(image, tf.float32) / 255.0, area), size)
-    image = tf.image.random_flip_left_right(image)
+    "A random training view: random crop, resize, left-right flip (and optionally a small rotation)"
+    image = resize_square(random_crop_box(tf.cast(image, tf.float32) / 255.0, area, seed=seed), size)
+    if seed is None: image = tf.image.random_flip_left_right(image)
+    else: image = tf.image.stateless_random_flip_left_right(image, tf.stack([seed[1], seed[0]]))
     if rotation: image = _rotate(image, training=True)
     return tf.clip_by_value(image, 0.0, 1.0)
 
