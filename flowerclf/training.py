@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_training.ipynb #f326e5ff
 from __future__ import annotations
-import hashlib, json, os, shutil, sys, time
+import hashlib, json, os, shutil, sys, tempfile, time
 from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
 import numpy as np
