@@ -4,17 +4,18 @@
 
 # %% ../nbs/00_data.ipynb #d0388936
 from __future__ import annotations
-import json, os, re, socket
+import importlib, json, os, re, socket, sys, threading
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['DATASET', 'SPLITS', 'CLASS_NAMES', 'DOWNLOAD_HOST', 'IMAGE_EXTENSIONS', 'find_realdata', 'InputError', 'UsageError',
-           'DataUnavailable', 'run_command', 'can_reach', 'load_flowers', 'split_sizes', 'num_classes',
-           'label_map_names', 'load_label_map', 'read_image', 'show_image', 'image_sizes', 'class_counts',
-           'natural_key', 'class_folders', 'list_image_folder', 'paths_dataset', 'image_folder_dataset',
-           'split_image_folder']
+__all__ = ['DATASET', 'SPLITS', 'CLASS_NAMES', 'NATIVE_NOISE', 'DOWNLOAD_HOST', 'IMAGE_EXTENSIONS', 'find_realdata', 'InputError',
+           'UsageError', 'DataUnavailable', 'run_command', 'native_noise_filtered', 'console_script', 'train_main',
+           'evaluate_main', 'can_reach', 'load_flowers', 'split_sizes', 'num_classes', 'label_map_names',
+           'load_label_map', 'read_image', 'show_image', 'image_sizes', 'class_counts', 'natural_key', 'class_folders',
+           'list_image_folder', 'paths_dataset', 'image_folder_dataset', 'split_image_folder']
 
 # %% ../nbs/00_data.ipynb #69bc52d5
 def find_realdata(
@@ -59,13 +60,16 @@ class DataUnavailable(RuntimeError):
     "The dataset (or a backbone) is neither on disk nor downloadable right now."
 
 def run_command(
-    func, # the command: its parameters, annotations and docments define the arguments (fastcore.script)
+    func, # the command (or `'module:function'`, imported here): its signature and docments define the arguments
     argv:list|None=None, # the arguments (default: `sys.argv[1:]`)
     prog:str|None=None, # the command's name, used in messages
 )->int: # exit code: 0 success, 1 something failed, 2 the command could not run as given
     "Parse `argv` against `func`'s signature with fastcore's `anno_parser`, call it, and turn errors into one line"
     import sys
     from fastcore.script import anno_parser
+    if isinstance(func, str):
+        module, name = func.split(':')
+        func = getattr(importlib.import_module(module), name)
     prog = prog or func.__name__
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = anno_parser(func, prog=prog)
@@ -87,6 +91,46 @@ def run_command(
         return 1
 
 # %% ../nbs/00_data.ipynb #b1eedc3a
+NATIVE_NOISE = re.compile(rb'^(WARNING: All log messages before absl::InitializeLog\(\) is called'
+                          rb'|[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] '
+                          rb'|INFO: Created TensorFlow Lite \w+ delegate'
+                          rb'|To enable the following instructions: .* rebuild TensorFlow)')
+
+@contextmanager
+def native_noise_filtered():
+    "Drop TensorFlow's and LiteRT's C++ start-up notices from standard error (file descriptor 2); pass the rest"
+    sys.stderr.flush()
+    saved, (read_end, write_end) = os.dup(2), os.pipe()
+    os.dup2(write_end, 2); os.close(write_end)
+    def pump():
+        pending = b''
+        with os.fdopen(read_end, 'rb', buffering=0) as src:
+            while chunk := src.read(65536):
+                *lines, pending = (pending + chunk).split(b'\n')
+                out = b''.join(l + b'\n' for l in lines if not NATIVE_NOISE.match(l))
+                if b'\r' in pending and not NATIVE_NOISE.match(pending): out, pending = out + pending, b''   # progress bars
+                if out: os.write(saved, out)
+        if pending and not NATIVE_NOISE.match(pending): os.write(saved, pending)
+    thread = threading.Thread(target=pump, daemon=True); thread.start()
+    try: yield
+    finally:
+        sys.stderr.flush(); os.dup2(saved, 2)      # closes the pipe's last write end: the pump sees the end
+        thread.join(timeout=10); os.close(saved)
+
+def console_script(
+    target:str, # the command, as `'module:function'`
+    prog:str, # the command's name
+):
+    "Run a command as a console script: TensorFlow's native notices filtered out, one-line errors, exit code"
+    from absl import logging as absl_logging
+    absl_logging.set_verbosity(absl_logging.ERROR)      # e.g. SavedModel's notes about untraced functions
+    with native_noise_filtered(): code = run_command(target, prog=prog)
+    sys.exit(code)
+
+def train_main(): console_script('flowerclf.training:train_cli', 'flowerclf-train')
+def evaluate_main(): console_script('flowerclf.evaluation:evaluate_cli', 'flowerclf-evaluate')
+
+# %% ../nbs/00_data.ipynb #0c55c654
 DOWNLOAD_HOST = 'www.robots.ox.ac.uk'
 
 def can_reach(
@@ -99,7 +143,7 @@ def can_reach(
         with socket.create_connection((host, port), timeout=timeout): return True
     except OSError: return False
 
-# %% ../nbs/00_data.ipynb #04f32566
+# %% ../nbs/00_data.ipynb #2a9f3a46
 def load_flowers(
     data_dir:str|Path|None=None, # TFDS data folder; `None`: `$TFDS_DATA_DIR` or `~/tensorflow_datasets`
     splits:tuple|list=SPLITS, # which splits to load, in this order
@@ -121,7 +165,7 @@ def load_flowers(
         datasets, info = tfds.load(DATASET, download=True, **kw)
     return dict(zip(splits, datasets)), info
 
-# %% ../nbs/00_data.ipynb #1b0bf890
+# %% ../nbs/00_data.ipynb #597bf986
 def split_sizes(info)->dict: # `{split: number of examples}`
     "Number of examples in each split, from a `tfds.core.DatasetInfo`"
     return {name: split.num_examples for name, split in info.splits.items()}
@@ -130,7 +174,7 @@ def num_classes(info)->int:
     "Number of classes of the dataset's label, from a `tfds.core.DatasetInfo`"
     return info.features['label'].num_classes
 
-# %% ../nbs/00_data.ipynb #42809fab
+# %% ../nbs/00_data.ipynb #1822b224
 def label_map_names(
     mapping:dict, # `{class id: name}` with ids "1".."N" (original) or "0".."N-1" (2024 form), as strings or ints
     num_classes:int|None=None, # the number of classes expected; `None`: whatever the map has
@@ -156,7 +200,7 @@ def label_map_names(
     raise InputError(f"label map ids must be 1..{n} or 0..{n-1}; it has {n} ids from {lo} to {hi}"
                      + (f", missing {missing[:5]}" if missing else ""))
 
-# %% ../nbs/00_data.ipynb #72290374
+# %% ../nbs/00_data.ipynb #efa1aee4
 def _no_duplicate_keys(pairs):
     keys = [k for k, _ in pairs]
     dup = next((k for k in keys if keys.count(k) > 1), None)
@@ -183,7 +227,7 @@ def load_label_map(
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: not a JSON label map ({e})") from None
 
-# %% ../nbs/00_data.ipynb #617b2553
+# %% ../nbs/00_data.ipynb #83899fbe
 def _to_rgb(im)->np.ndarray:
     "A PIL image of any mode as an RGB uint8 array"
     from PIL import Image
@@ -225,7 +269,7 @@ def read_image(
     except Exception as e:   # decoders raise many other types on malformed files
         raise InputError(f"{path}: could not read this image ({type(e).__name__}: {' '.join(str(e).split())})") from None
 
-# %% ../nbs/00_data.ipynb #7268b50a
+# %% ../nbs/00_data.ipynb #4ed0cfbe
 def show_image(
     image, # an image array or tensor, `uint8` or float in [0, 1]
     label:int|None=None, # its TFDS label, used for the title
@@ -251,7 +295,7 @@ def class_counts(
     labels = np.array([int(label) for _, label in ds], dtype=int)
     return np.bincount(labels, minlength=n_classes)
 
-# %% ../nbs/00_data.ipynb #bf126513
+# %% ../nbs/00_data.ipynb #82746690
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
 
 def natural_key(s:str)->tuple:
@@ -281,7 +325,7 @@ def list_image_folder(
         paths += [str(p) for p in files]; labels += [i] * len(files)
     return paths, labels, {c: i for i, c in enumerate(classes)}
 
-# %% ../nbs/00_data.ipynb #e02c5098
+# %% ../nbs/00_data.ipynb #3e90f5e1
 def paths_dataset(
     paths:list, # image files
     labels:list, # their labels
@@ -301,7 +345,7 @@ def image_folder_dataset(
     paths, labels, mapping = list_image_folder(root)
     return paths_dataset(paths, labels), mapping
 
-# %% ../nbs/00_data.ipynb #eee4c1ee
+# %% ../nbs/00_data.ipynb #7e19f6be
 def split_image_folder(
     root:str|Path, # folder holding one sub-folder per class
     fractions:tuple=(0.7, 0.15, 0.15), # train, validation, test fractions of each class

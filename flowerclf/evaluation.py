@@ -7,14 +7,14 @@ from __future__ import annotations
 import json, sys
 from pathlib import Path
 import numpy as np
+from .data import CLASS_NAMES, SPLITS, UsageError, run_command
 import tensorflow as tf
 import tf_keras as keras
-from .data import CLASS_NAMES, SPLITS, UsageError, run_command
 from .pipeline import AUTOTUNE, make_pipeline, tta_views, VIEWS
 
 # %% auto #0
 __all__ = ['forward', 'predict_dataset', 'scores', 'per_class_accuracy', 'worst_classes', 'most_confused', 'plot_most_confused',
-           'tta_predict', 'evaluate_cli', 'evaluate_main']
+           'tta_predict', 'evaluate_cli']
 
 # %% ../nbs/04_evaluation.ipynb #a00b93ca
 def forward(model, x)->np.ndarray:
@@ -166,7 +166,3 @@ def evaluate_cli(
         print("most confused (true → predicted):")
         for c in result['most_confused']: print(f"  {c['images']:4d} × {c['true']} → {c['predicted']}")
     return 0
-
-def evaluate_main():
-    "Entry point of the `flowerclf-evaluate` console script"
-    sys.exit(run_command(evaluate_cli, prog='flowerclf-evaluate'))

@@ -8,12 +8,12 @@ import os, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
+from .data import CLASS_NAMES, DataUnavailable, UsageError
 import tensorflow as tf
 import tf_keras as keras
 with warnings.catch_warnings():   # tensorflow_hub still imports the deprecated pkg_resources
     warnings.filterwarnings('ignore', message='.*pkg_resources.*')
     import tensorflow_hub as hub
-from .data import CLASS_NAMES, DataUnavailable, UsageError
 
 # %% auto #0
 __all__ = ['BACKBONES', 'DEFAULT_BACKBONE', 'Backbone', 'is_url', 'saved_model_image_size', 'get_backbone', 'make_test_backbone',

@@ -8,18 +8,17 @@ import hashlib, json, os, shutil, sys, tempfile, time
 from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
 import numpy as np
-import tensorflow as tf
-import tf_keras as keras
 from .data import (CLASS_NAMES, SPLITS, InputError, UsageError, load_flowers, num_classes, split_image_folder,
                             run_command)
+import tensorflow as tf
+import tf_keras as keras
 from .pipeline import AUTOTUNE, VIEWS, View, augment_image, make_pipeline, view_image
 from .model import Backbone, build_model, compile_model, feature_extractor, get_backbone, DEFAULT_BACKBONE
 
 # %% auto #0
 __all__ = ['RECIPES', 'OUTPUT_FILES', 'train', 'plot_history', 'extract_features', 'build_head', 'assemble_model', 'EpochLog',
            'ResumedEarlyStopping', 'write_json', 'fit_resumable', 'Recipe', 'views_key', 'TrainResult',
-           'train_classifier', 'fine_tune', 'prepare_output', 'load_training_data', 'save_outputs', 'train_cli',
-           'train_main']
+           'train_classifier', 'fine_tune', 'prepare_output', 'load_training_data', 'save_outputs', 'train_cli']
 
 # %% ../nbs/03_training.ipynb #83532388
 def train(
@@ -441,7 +440,3 @@ def train_cli(
     print(f"trained in {metrics['seconds']:.0f} s ({metrics['epochs']} epochs chosen); wrote:")
     for name, path in written.items(): print(f"  {path}")
     return 0
-
-def train_main():
-    "Entry point of the `flowerclf-train` console script"
-    sys.exit(run_command(train_cli, prog='flowerclf-train'))
