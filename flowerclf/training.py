@@ -230,6 +230,7 @@ class TrainResult:
     features:dict # cached `(features, labels)` of the evaluation views: `{split: ...}`; test has `tta` views
     backbone:Backbone # the backbone
     seconds:float # wall time
+    validation_probs:np.ndarray|None=None # validation probabilities of the model that chose the epochs (trained on train only)
 
 def train_classifier(
     datasets:dict, # `{'train': ds, 'validation': ds, 'test': ds}` of `(uint8 image, label)`
@@ -263,6 +264,7 @@ def train_classifier(
     head = build_head(train_x.shape[1], num_classes, recipe.dropout, recipe.l2, recipe.learning_rate, seed=seed)
     run = fit_resumable(head, train_x, train_y, validation_data=(val[0][0], val[1]), epochs=recipe.epochs,
                         checkpoint_dir=ckpt/'head' if ckpt else None, **fit)
+    val_probs = head.predict(val[0][0], batch_size=1024, verbose=0)
     if train_on == 'train+validation':
         val_x, val_y = flat(*features('validation', recipe.views, recipe.random_views))
         head = build_head(train_x.shape[1], num_classes, recipe.dropout, recipe.l2, recipe.learning_rate, seed=seed)
@@ -270,7 +272,7 @@ def train_classifier(
                       epochs=run['best_epoch'], checkpoint_dir=ckpt/'head-final' if ckpt else None, **fit)
     model = assemble_model(bb, head, recipe.learning_rate)
     return TrainResult(model, head, run['history'], run['best_epoch'], {'validation': val, 'test': test}, bb,
-                       time.time() - t0)
+                       time.time() - t0, val_probs)
 
 # %% ../nbs/03_training.ipynb #20d5f6cf
 def fine_tune(
@@ -411,6 +413,8 @@ def train_cli(
         fine_tune(result.model, datasets, checkpoint_dir=ckpt/'fine-tune', verbose=2 if progress else 0, seed=a.seed)
     model = result.model
     def evaluate(split):
+        if split == 'validation' and result.validation_probs is not None and not a.fine_tune:
+            return result.validation_probs, result.features['validation'][1], None
         cached = result.features.get(split)
         if cached is not None and not a.fine_tune and not a.augment:
             f, labels = cached
@@ -427,6 +431,8 @@ def train_cli(
                'augment': a.augment, 'fine_tune': a.fine_tune,
                'data': a.images or f"tfds oxford_flowers102 ({a.data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')})",
                'validation': scores(p_val, y_val), 'test': scores(p_test, y_test)}
+    if a.train_on != 'train': metrics['validation_note'] = 'from the model trained on train only, which chose the epochs'
+
     if p_tta is not None: metrics['test_tta'] = {'views': rcp.tta, **{k: v for k, v in scores(p_tta, y_test).items() if k != 'loss'}}
     metrics['per_class'] = dict(zip(names, map(float, per_class_accuracy(p_test, y_test, len(names)))))
     metrics['seconds'] = round(time.time() - t0, 1)
