@@ -18,7 +18,7 @@ from .model import Backbone, build_model, compile_model, feature_extractor, get_
 # %% auto #0
 __all__ = ['RECIPES', 'OUTPUT_FILES', 'train', 'plot_history', 'extract_features', 'build_head', 'assemble_model', 'EpochLog',
            'ResumedEarlyStopping', 'write_json', 'fit_resumable', 'Recipe', 'views_key', 'TrainResult',
-           'train_classifier', 'fine_tune', 'prepare_output', 'load_training_data', 'save_outputs', 'train_cli']
+           'train_classifier', 'fine_tune_model', 'prepare_output', 'load_training_data', 'save_outputs', 'train_cli']
 
 # %% ../nbs/03_training.ipynb #83532388
 def train(
@@ -275,7 +275,7 @@ def train_classifier(
                        time.time() - t0, val_probs)
 
 # %% ../nbs/03_training.ipynb #20d5f6cf
-def fine_tune(
+def fine_tune_model(
     model:keras.Model, # an assembled model (backbone + trained head)
     datasets:dict, # `{'train': ds, 'validation': ds}` of `(uint8 image, label)`
     epochs:int=10, # the most epochs
@@ -410,7 +410,7 @@ def train_cli(
     else:
         result = train_classifier(datasets, bb, rcp, len(names), a.train_on, checkpoint_dir=ckpt, progress=progress, seed=a.seed)
     if a.fine_tune:
-        fine_tune(result.model, datasets, checkpoint_dir=ckpt/'fine-tune', verbose=2 if progress else 0, seed=a.seed)
+        fine_tune_model(result.model, datasets, checkpoint_dir=ckpt/'fine-tune', verbose=2 if progress else 0, seed=a.seed)
     model = result.model
     def evaluate(split):
         if split == 'validation' and result.validation_probs is not None and not a.fine_tune:
