@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_predict.ipynb #9346fb0c
 from __future__ import annotations
-import glob, json as jsonlib, logging, os, sys, warnings
+import copy, glob, json as jsonlib, logging, os, sys, warnings
 from collections import deque
 from contextlib import contextmanager
 from functools import cached_property
@@ -17,9 +17,9 @@ from .data import (CLASS_NAMES, IMAGE_EXTENSIONS, DataUnavailable, InputError, U
 from .saveload import TFLiteModel, load_model
 
 # %% auto #0
-__all__ = ['bilinear_taps', 'resize_axis', 'process_image', 'label_ids', 'class_names', 'check_top_k', 'Classifier', 'predict',
-           'image_files', 'find_images', 'plot_prediction', 'quiet_native_stderr', 'one_line', 'format_predictions',
-           'predict_cli', 'stdout_gone', 'main']
+__all__ = ['bilinear_taps', 'resize_axis', 'rgb_array', 'process_image', 'label_ids', 'class_names', 'check_top_k', 'check_tta',
+           'Classifier', 'predict', 'image_files', 'find_images', 'plot_prediction', 'quiet_native_stderr', 'one_line',
+           'format_predictions', 'predict_cli', 'stdout_gone', 'main']
 
 # %% ../nbs/06_predict.ipynb #c5be0801
 def bilinear_taps(
@@ -41,15 +41,20 @@ def resize_axis(
     first, second = np.take(a, lo, axis), np.take(a, hi, axis)
     return first + (second - first) * frac.reshape([-1 if i == axis else 1 for i in range(a.ndim)])
 
+def rgb_array(image)->np.ndarray:
+    "`image` as a NumPy array; `ValueError` unless it is a non-empty RGB image `(height, width, 3)`"
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
+        raise ValueError(f"expected an RGB image of shape (height, width, 3), got {image.shape}")
+    return image
+
 def process_image(
     image:np.ndarray, # RGB image of any size, `(height, width, 3)`, `uint8` (as `read_image` returns it)
     size:int, # side of the square output: the model's input size (`Classifier.size`)
 )->np.ndarray: # `float32` image `(size, size, 3)` with values in [0, 1]
     "Centre square, scaled to [0, 1], resized to `size`×`size` like `preprocess_image`, without TensorFlow"
     from PIL import Image
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
-        raise ValueError(f"expected an RGB image of shape (height, width, 3), got {image.shape}")
+    image = rgb_array(image)
     h, w = image.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
@@ -94,6 +99,18 @@ def check_top_k(
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= num_classes:
         raise UsageError(f"top_k must be a whole number from 1 to {num_classes} (the model's number of classes), not {k!r}")
 
+def check_tta(
+    n:int, # fixed views per image asked for: 0 or 1 for one view (no test-time augmentation), at most `len(VIEWS)`
+    name:str='tta', # the option's name, for the message
+)->int: # the number of views: 1 to `len(VIEWS)`
+    "Refuse a number of test-time views that is not a whole number from 0 to `len(VIEWS)`"
+    whole = isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+    if whole and 0 <= n <= 1: return 1                   # one view: no TensorFlow needed
+    from flowerclf.pipeline import VIEWS                  # imports TensorFlow
+    if not whole or not 0 <= n <= len(VIEWS):
+        raise UsageError(f"{name} must be a whole number from 0 to {len(VIEWS)} (fixed views per image; 0 or 1: one view), not {n!r}")
+    return int(n)
+
 # %% ../nbs/06_predict.ipynb #ee2d9eca
 class Classifier:
     "A model loaded once, with its input size and class names, that classifies images in batches"
@@ -101,12 +118,14 @@ class Classifier:
                  model, # a model file or folder (`.tflite`, `.keras`, `.h5`, SavedModel) or a loaded model
                  category_names:str|Path|None=None, # label map file; default: see `class_names`
                  backbone:str|Path|None=None, # for `.keras`/`.h5` files: load the backbone from here (see `load_model`)
-                 batch_size:int=32, # images per call of the model
+                 batch_size:int=32, # images per call of the model (with `tta`, views: each image brings `views` of them)
+                 tta:int=0, # average the probabilities of this many fixed views of each image (test-time augmentation); 0 or 1: one view
                 ):
         if batch_size < 1: raise UsageError(f"batch size must be at least 1, not {batch_size}")
+        views = check_tta(tta)
         if category_names is not None: load_label_map(category_names)  # a bad label map fails before the slow load
         self.path = Path(model) if isinstance(model, (str, os.PathLike)) else None
-        self.category_names, self.batch_size = category_names, batch_size
+        self.category_names, self.batch_size, self.views = category_names, batch_size, views
         self.model = load_model(self.path, backbone) if self.path is not None else model
         size = self.model.input_shape[1]
         if size is None or self.model.input_shape[1:] != (size, size, 3):
@@ -118,9 +137,25 @@ class Classifier:
         "Class names indexed like the model's outputs (see `class_names`)"
         return class_names(self.num_classes, self.category_names, self.path)
 
+    def with_tta(self, tta:int)->Classifier:
+        "This classifier, the same loaded model, averaging `tta` views of each image (see `check_tta`)"
+        views = check_tta(tta)
+        if views == self.views: return self
+        clf = copy.copy(self)
+        clf.views = views
+        return clf
+
+    def prepare(self,
+                image:np.ndarray, # RGB `uint8` image of any size, `(height, width, 3)`
+               )->np.ndarray: # `(size, size, 3)`; with test-time augmentation `(views, size, size, 3)`
+        "An image prepared for the model: `process_image`, or with `views` > 1 its first `views` fixed views (`tta_views`)"
+        if self.views == 1: return process_image(image, self.size)
+        from flowerclf.pipeline import tta_views              # TensorFlow: only for test-time augmentation
+        return tta_views(rgb_array(image), self.size, self.views).numpy()
+
     def read(self, path:str|Path)->np.ndarray:
-        "Read an image file and prepare it for the model: `(size, size, 3)`; `InputError` when it cannot be read"
-        return process_image(read_image(path, draft_size=4 * self.size), self.size)
+        "Read an image file and `prepare` it for the model; `InputError` when it cannot be read"
+        return self.prepare(read_image(path, draft_size=4 * self.size))
 
     def _forward(self, x:np.ndarray)->np.ndarray:
         if isinstance(self.model, TFLiteModel): return self.model.predict(x, batch_size=self.batch_size)
@@ -128,15 +163,17 @@ class Classifier:
                                for i in range(0, len(x), self.batch_size)])
 
     def probabilities(self,
-                      images:list|np.ndarray, # prepared images (`read`, `process_image`), `(n, size, size, 3)`
-                     )->np.ndarray: # `(n, num_classes)`
-        "Class probabilities of prepared images, computed in batches"
+                      images:list|np.ndarray, # prepared images (`read`, `prepare`): `(n, size, size, 3)`, or `(n, views, size, size, 3)`
+                     )->np.ndarray: # `(n, num_classes)`; with several views per image, their mean
+        "Class probabilities of prepared images, computed in batches; several views of an image are averaged"
         if not len(images): return np.zeros((0, self.num_classes), np.float32)
-        return self._forward(np.asarray(images, dtype=np.float32))
+        x = np.asarray(images, dtype=np.float32)
+        if x.ndim == 5: return self._forward(x.reshape(-1, *x.shape[2:])).reshape(len(x), x.shape[1], -1).mean(1)
+        return self._forward(x)
 
     def warm_up(self):
-        "Run the model once on a blank image, so that one-time setup happens now"
-        self._forward(np.zeros((1, self.size, self.size, 3), np.float32))
+        "Prepare a blank image and run the model on it once, so that one-time setup (TensorFlow's too) happens now"
+        self.probabilities([self.prepare(np.zeros((1, 1, 3), np.uint8))])
 
     def top(self,
             probs:np.ndarray, # one image's class probabilities
@@ -154,7 +191,7 @@ class Classifier:
                )->tuple: # `(probs, classes)`: top-k probabilities, highest first, and their label ids '1'..'N'
         "Top-k probabilities and label ids of one image"
         check_top_k(top_k, self.num_classes)
-        x = process_image(image, self.size) if isinstance(image, np.ndarray) else self.read(image)
+        x = self.prepare(image) if isinstance(image, np.ndarray) else self.read(image)
         probs = self.probabilities([x])[0]
         best = np.argsort(-probs, kind='stable')[:top_k]
         return probs[best], label_ids(best)
@@ -174,27 +211,30 @@ class Classifier:
                 if debug: raise
                 return None, f"{path}: could not read this image ({type(e).__name__}: {e})"
         todo, pending = iter(paths), deque()
+        per_batch = max(1, self.batch_size // self.views)          # images per batch: at most `batch_size` views
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             def submit(n): pending.extend((str(p), pool.submit(load, p)) for p in islice(todo, n))
-            submit(2 * self.batch_size)
+            submit(2 * per_batch)
             while pending:
-                batch = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
+                batch = [pending.popleft() for _ in range(min(per_batch, len(pending)))]
                 submit(len(batch))                                # keep the readers busy during the model's work
                 loaded = [(path, *future.result()) for path, future in batch]
                 probs = iter(self.probabilities([v for _, v, err in loaded if err is None]))
                 for path, _, err in loaded:
                     yield {'image': path, 'error': err} if err else {'image': path, 'predictions': self.top(next(probs), top_k)}
 
-# %% ../nbs/06_predict.ipynb #783a6cd6
+# %% ../nbs/06_predict.ipynb #63d262d1
 def predict(
     image_path:str|Path, # an image file (any format `read_image` reads)
     model, # a loaded model (`load_model`), a `Classifier`, or a model path (then loaded for this call only)
     top_k:int=5, # how many classes
+    tta:int|None=None, # average this many fixed views of the image (test-time augmentation); default: the `Classifier`'s own, else one view
 )->tuple: # `(probs, classes)`: top-k probabilities, highest first, and their label ids '1'..'N' (index + 1)
     "The top-k probabilities and label ids of an image, like the original project's `predict`"
-    return (model if isinstance(model, Classifier) else Classifier(model)).predict(image_path, top_k)
+    if not isinstance(model, Classifier): return Classifier(model, tta=tta or 0).predict(image_path, top_k)
+    return (model if tta is None else model.with_tta(tta)).predict(image_path, top_k)
 
-# %% ../nbs/06_predict.ipynb #19d2ae74
+# %% ../nbs/06_predict.ipynb #5c98bf4b
 def image_files(
     folder:str|Path, # a folder
 )->list: # the image files in it and its sub-folders, by extension, hidden ones skipped, in natural order
@@ -226,10 +266,10 @@ def find_images(
         else: add(path if given.startswith('~') else given)   # a file, or a missing path that `read_image` reports
     return found
 
-# %% ../nbs/06_predict.ipynb #43ae6738
+# %% ../nbs/06_predict.ipynb #77d5eaa6
 def plot_prediction(
     image_path:str|Path, # an image file
-    model, # a `Classifier`, or what `Classifier` takes (a loaded model or a model path)
+    model, # a `Classifier` (its `views` are averaged), or what `Classifier` takes (a loaded model or a model path)
     top_k:int=5, # number of classes to show
     true_label:int|None=None, # the image's TFDS label (0-based), if known: its bar is green and the title names it
     figsize:tuple=(9, 3.5), # size of the figure
@@ -238,7 +278,7 @@ def plot_prediction(
     import matplotlib.pyplot as plt
     clf = model if isinstance(model, Classifier) else Classifier(model)
     image = read_image(image_path)
-    top = clf.top(clf.probabilities([process_image(image, clf.size)])[0], top_k)
+    top = clf.top(clf.probabilities([clf.prepare(image)])[0], top_k)
     fig, (ax_image, ax_bars) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={'width_ratios': [1, 1.3]})
     ax_image.imshow(image); ax_image.axis('off')
     title = Path(image_path).name
@@ -252,7 +292,7 @@ def plot_prediction(
     fig.tight_layout()
     return fig
 
-# %% ../nbs/06_predict.ipynb #37e79da9
+# %% ../nbs/06_predict.ipynb #ab9f9b07
 @contextmanager
 def quiet_native_stderr(enabled:bool=True):
     "Discard what native libraries (TensorFlow, LiteRT) write to the process's stderr (file descriptor 2) meanwhile"
@@ -279,23 +319,25 @@ def format_predictions(
     return [f"{indent}{i:>{rank_w}}. {p['name']:<{name_w}}  {pct:>{pct_w}}  (label {p['label']})"
             for i, (p, pct) in enumerate(zip(predictions, percents), 1)]
 
-# %% ../nbs/06_predict.ipynb #e75242d1
+# %% ../nbs/06_predict.ipynb #f667dafd
 def predict_cli(
     images:Param("image files, folders of images, or glob patterns", str, nargs='+'), # what to classify
     model:str, # the trained model: a .tflite, .keras or .h5 file, or a SavedModel folder
     top_k:int=None, # show the K most likely classes (default: the most likely one)
     category_names:str=None, # label map: JSON keyed 1..N or 0..N-1, or labels.txt (default: labels.txt beside the model, else the 102 Oxford flower names)
     json:bool=False, # print one JSON object for the whole run instead of text
-    batch_size:int=32, # images per batch
+    batch_size:int=32, # images per batch (with --tta: views per batch)
+    tta:int=0, # average the predictions of this many fixed views of each image (test-time augmentation; slower, loads TensorFlow): 0 or 1 one view, at most 20
     backbone:str=None, # for .h5/.keras models: a local copy (SavedModel folder) of the backbone, when its URL cannot be downloaded
     debug:bool=False, # show tracebacks of unexpected errors; keep the libraries' start-up messages
 )->int: # exit code: 0 all images classified, 1 some image failed
     "Classify flower photos with a trained model"
     if top_k is not None and top_k < 1: raise UsageError(f"--top_k must be at least 1, not {top_k}")
     if batch_size < 1: raise UsageError(f"--batch_size must be at least 1, not {batch_size}")
+    with quiet_native_stderr(not debug): check_tta(tta, '--tta')
     try:
         with quiet_native_stderr(not debug):
-            clf = Classifier(model, category_names, backbone, batch_size)
+            clf = Classifier(model, category_names, backbone, batch_size, tta)
             clf.warm_up()
     except (InputError, DataUnavailable) as e:                      # one line: Keras's messages span several
         swapped = Path(model).suffix.lower() in IMAGE_EXTENSIONS
@@ -326,7 +368,7 @@ def predict_cli(
                     for line in format_predictions(r['predictions'], '  ' if len(items) > 1 else ''): out(line)
                 if error is None: bar.update(1)
         bar.close()
-        if json: print(jsonlib.dumps({'model': model, 'results': report}, indent=2, ensure_ascii=False))
+        if json: print(jsonlib.dumps({'model': model, 'views': clf.views, 'results': report}, indent=2, ensure_ascii=False))
     except BrokenPipeError: return stdout_gone()              # `flowerclf-predict ... | head`: stop quietly
     return 1 if any('error' in r for r in report) else 0
 
