@@ -69,13 +69,12 @@ def extract_features(
     "Backbone features of several views of every image: the fixed `views`, then `random_views` random crops"
     from tqdm.auto import tqdm
     n_views = len(views) + random_views
-    def all_views(i, image):          # every view of one image, decoded once; random views seeded by (seed, image, k)
+    def all_views(i, example):       # every view of one image, decoded once; random views seeded by (seed, image, k)
+        image, label = example
         fixed = [view_image(image, size, v) for v in views]
         rand = [augment_image(image, size, seed=tf.stack([tf.cast(i, tf.int32), seed * 1000 + k])) for k in range(random_views)]
-        return tf.stack(fixed + rand)
-    batches = (ds.enumerate().map(lambda i, xy: (all_views(i, xy[0]), tf.repeat(xy[1][None], n_views)),
-                                  num_parallel_calls=AUTOTUNE)
-               .unbatch().batch(batch_size).prefetch(AUTOTUNE))
+        return tf.stack(fixed + rand), tf.repeat(label[None], n_views)
+    batches = ds.enumerate().map(all_views, num_parallel_calls=AUTOTUNE).unbatch().batch(batch_size).prefetch(AUTOTUNE)
     n = int(ds.cardinality())
     bar = tqdm(total=n * n_views if n >= 0 else None, desc=progress, unit='view', disable=progress is None,
                file=sys.stderr, dynamic_ncols=True)
