@@ -223,7 +223,7 @@ class Classifier:
                 for path, _, err in loaded:
                     yield {'image': path, 'error': err} if err else {'image': path, 'predictions': self.top(next(probs), top_k)}
 
-# %% ../nbs/06_predict.ipynb #63d262d1
+# %% ../nbs/06_predict.ipynb #dfb34b92
 def predict(
     image_path:str|Path, # an image file (any format `read_image` reads)
     model, # a loaded model (`load_model`), a `Classifier`, or a model path (then loaded for this call only)
@@ -234,7 +234,7 @@ def predict(
     if not isinstance(model, Classifier): return Classifier(model, tta=tta or 0).predict(image_path, top_k)
     return (model if tta is None else model.with_tta(tta)).predict(image_path, top_k)
 
-# %% ../nbs/06_predict.ipynb #5c98bf4b
+# %% ../nbs/06_predict.ipynb #ab9f9b07
 def image_files(
     folder:str|Path, # a folder
 )->list: # the image files in it and its sub-folders, by extension, hidden ones skipped, in natural order
@@ -266,7 +266,7 @@ def find_images(
         else: add(path if given.startswith('~') else given)   # a file, or a missing path that `read_image` reports
     return found
 
-# %% ../nbs/06_predict.ipynb #77d5eaa6
+# %% ../nbs/06_predict.ipynb #50874f18
 def plot_prediction(
     image_path:str|Path, # an image file
     model, # a `Classifier` (its `views` are averaged), or what `Classifier` takes (a loaded model or a model path)
@@ -292,7 +292,7 @@ def plot_prediction(
     fig.tight_layout()
     return fig
 
-# %% ../nbs/06_predict.ipynb #ab9f9b07
+# %% ../nbs/06_predict.ipynb #f1a9716c
 @contextmanager
 def quiet_native_stderr(enabled:bool=True):
     "Discard what native libraries (TensorFlow, LiteRT) write to the process's stderr (file descriptor 2) meanwhile"
@@ -319,7 +319,7 @@ def format_predictions(
     return [f"{indent}{i:>{rank_w}}. {p['name']:<{name_w}}  {pct:>{pct_w}}  (label {p['label']})"
             for i, (p, pct) in enumerate(zip(predictions, percents), 1)]
 
-# %% ../nbs/06_predict.ipynb #f667dafd
+# %% ../nbs/06_predict.ipynb #b69518ff
 def predict_cli(
     images:Param("image files, folders of images, or glob patterns", str, nargs='+'), # what to classify
     model:str, # the trained model: a .tflite, .keras or .h5 file, or a SavedModel folder
