@@ -141,11 +141,12 @@ def build_model(
     learning_rate:float=1e-3, # Adam's learning rate
     image_size:int|None=None, # input size, for backbones that need it
     seed:int|None=None, # seed for the new layer's initial weights
+    extractor:hub.KerasLayer|None=None, # this backbone already loaded (`feature_extractor`), to reuse instead of loading it again
 )->keras.Model: # compiled `(batch, size, size, 3)` images -> `(batch, num_classes)` probabilities
     "Pretrained feature extractor + dropout + softmax layer, compiled"
     if seed is not None: keras.utils.set_random_seed(seed)
     bb = get_backbone(backbone, image_size)
-    model = keras.Sequential([feature_extractor(bb, trainable),
+    model = keras.Sequential([extractor or feature_extractor(bb, trainable),
                               keras.layers.Dropout(dropout, name='dropout'),
                               keras.layers.Dense(num_classes, activation='softmax', name='classifier')],
                              name='flowerclf')

@@ -108,11 +108,12 @@ def assemble_model(
     backbone:str|Path|Backbone, # the backbone the features came from
     head:keras.Model, # the trained head
     learning_rate:float=1e-3, # learning rate the model is compiled with (for further training)
+    extractor=None, # the backbone already loaded (`feature_extractor`), reused instead of loading it again
 )->keras.Model: # the full, compiled image -> probabilities model
     "Put a head trained on features on top of its backbone, giving the same model as `build_model`"
     dense = head.get_layer('classifier')
     model = build_model(backbone, num_classes=dense.units, dropout=head.get_layer('dropout').rate,
-                        learning_rate=learning_rate)
+                        learning_rate=learning_rate, extractor=extractor)
     model.get_layer('classifier').set_weights(dense.get_weights())
     return model
 
@@ -174,8 +175,8 @@ def fit_resumable(
                                                 save_weights_only=True,
                                                 initial_value_threshold=min(losses) if losses else None),
                 ResumedEarlyStopping(log, monitor='val_loss', patience=patience)]
-    model.fit(x, y, validation_data=validation_data, epochs=epochs, callbacks=cbs, verbose=verbose,
-              **({'batch_size': batch_size} if isinstance(x, np.ndarray) else {}))
+    arrays = {'batch_size': batch_size, 'validation_batch_size': 1024} if isinstance(x, np.ndarray) else {}
+    model.fit(x, y, validation_data=validation_data, epochs=epochs, callbacks=cbs, verbose=verbose, **arrays)
     history = log.history()
     if validation_data is not None and best_weights.exists():
         model.load_weights(best_weights); best = int(np.argmin(history['val_loss'])) + 1
@@ -269,7 +270,7 @@ def train_classifier(
         head = build_head(train_x.shape[1], num_classes, recipe.dropout, recipe.l2, recipe.learning_rate, seed=seed)
         fit_resumable(head, np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y]),
                       epochs=run['best_epoch'], checkpoint_dir=ckpt/'head-final' if ckpt else None, **fit)
-    model = assemble_model(bb, head, recipe.learning_rate)
+    model = assemble_model(bb, head, recipe.learning_rate, extractor=layer)
     return TrainResult(model, head, run['history'], run['best_epoch'], {'validation': val, 'test': test}, bb,
                        time.time() - t0, val_probs)
 
