@@ -379,7 +379,6 @@ def stdout_gone()->int:
 
 def main():
     "The `flowerclf-predict` console script"
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     code = run_command(predict_cli, prog='flowerclf-predict')
     try: sys.stdout.flush()
     except BrokenPipeError: code = stdout_gone()

@@ -5,6 +5,7 @@
 # %% ../nbs/03_training.ipynb #f326e5ff
 from __future__ import annotations
 import hashlib, json, os, shutil, sys, tempfile, time
+from types import SimpleNamespace
 from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
 import numpy as np
@@ -18,7 +19,8 @@ from .model import Backbone, build_model, compile_model, feature_extractor, get_
 # %% auto #0
 __all__ = ['RECIPES', 'OUTPUT_FILES', 'train', 'plot_history', 'extract_features', 'build_head', 'assemble_model', 'EpochLog',
            'ResumedEarlyStopping', 'write_json', 'fit_resumable', 'Recipe', 'views_key', 'TrainResult',
-           'train_classifier', 'fine_tune_model', 'prepare_output', 'load_training_data', 'save_outputs', 'train_cli']
+           'train_classifier', 'fine_tune_model', 'prepare_output', 'load_training_data', 'save_outputs',
+           'train_recipe', 'train_end_to_end', 'evaluation_probs', 'training_metrics', 'print_summary', 'train_cli']
 
 # %% ../nbs/03_training.ipynb #83532388
 def train(
@@ -353,7 +355,95 @@ def save_outputs(
     write_json(out/'metrics.json', metrics); written['metrics.json'] = out/'metrics.json'
     return written
 
-# %% ../nbs/03_training.ipynb #76dc0035
+# %% ../nbs/03_training.ipynb #a71d0329
+def train_recipe(
+    args, # the command's arguments (a namespace)
+)->Recipe:
+    "The recipe the command's arguments ask for, with their overrides, checked"
+    if args.recipe not in RECIPES: raise UsageError(f"--recipe must be one of {', '.join(RECIPES)}, not {args.recipe!r}")
+    if args.quantize not in (None, 'dynamic', 'float16'):
+        raise UsageError(f"--quantize must be dynamic or float16, not {args.quantize!r}")
+    if args.train_on not in ('train', 'train+validation'):
+        raise UsageError(f"--train_on must be train or train+validation, not {args.train_on!r}")
+    if args.augment and args.train_on != 'train':
+        raise UsageError("--train_on train+validation needs the cached-feature recipes; it does not combine with --augment")
+    rcp = replace(RECIPES[args.recipe], **{k: getattr(args, k) for k in ('epochs', 'batch_size', 'patience', 'tta')
+                                            if getattr(args, k) is not None})
+    if not 0 <= rcp.tta <= len(VIEWS): raise UsageError(f"--tta must be from 0 to {len(VIEWS)}, not {rcp.tta}")
+    for k in ('epochs', 'batch_size', 'patience'):
+        if getattr(rcp, k) < 1: raise UsageError(f"--{k} must be at least 1, not {getattr(rcp, k)}")
+    return rcp
+
+def train_end_to_end(
+    datasets:dict, # `{'train': ds, 'validation': ds}`
+    bb:Backbone, # the backbone
+    recipe:Recipe, # for its epochs and patience
+    num_classes:int, # number of classes
+    checkpoint_dir:Path|None=None, # resumable state
+    verbose:int=2, # Keras verbosity
+    seed:int=0, # seed of the weights and the shuffling
+)->TrainResult:
+    "The slow path: the full model trained on fresh random views every epoch (`--augment`)"
+    t0 = time.time()
+    model = build_model(bb, num_classes, seed=seed)
+    run = fit_resumable(model, make_pipeline(datasets['train'], bb.image_size, 32, training=True, augment=True, seed=seed),
+                        validation_data=make_pipeline(datasets['validation'], bb.image_size, 32), epochs=recipe.epochs,
+                        patience=recipe.patience, checkpoint_dir=checkpoint_dir, verbose=verbose)
+    return TrainResult(model, None, run['history'], run['best_epoch'], {}, bb, time.time() - t0)
+
+def evaluation_probs(
+    result:TrainResult, # what was trained
+    datasets:dict, # the splits
+    tta:int=0, # views for the test-time-augmentation figure (0 or 1: none)
+    head_only:bool=True, # the model is `result.head` on the frozen backbone: use the cached features
+)->dict: # `{'validation': (probs, labels), 'test': (probs, labels), 'test_tta': (probs, labels) or None}`
+    "Probabilities for the validation and test splits (and the test TTA views), from cached features when possible"
+    from flowerclf.evaluation import predict_dataset, tta_predict
+    if head_only and result.head is not None:
+        (val_f, val_y), (test_f, test_y) = result.features['validation'], result.features['test']
+        val = result.validation_probs if result.validation_probs is not None else result.head.predict(val_f[0], verbose=0)
+        per_view = [result.head.predict(v, batch_size=1024, verbose=0) for v in test_f]
+        return {'validation': (val, val_y), 'test': (per_view[0], test_y),
+                'test_tta': (np.mean(per_view[:tta], axis=0), test_y) if tta > 1 else None}
+    out = {s: predict_dataset(result.model, datasets[s]) for s in ('validation', 'test')}
+    out['test_tta'] = tta_predict(result.model, datasets['test'], tta) if tta > 1 else None
+    return out
+
+def training_metrics(
+    args, # the command's arguments
+    recipe:Recipe, # the recipe used
+    result:TrainResult, # what was trained
+    probs:dict, # from `evaluation_probs`
+    names:list, # class names
+    seconds:float, # wall time so far
+)->dict:
+    "What goes into metrics.json"
+    from flowerclf.evaluation import scores, per_class_accuracy
+    bb = result.backbone
+    m = {'backbone': bb.name or bb.handle, 'image_size': bb.image_size, 'recipe': recipe.name, 'train_on': args.train_on,
+         'epochs': result.best_epoch, 'epochs_run': len(result.history.get('loss', [])),
+         'training_views': 'random every epoch' if args.augment else len(recipe.views) + recipe.random_views,
+         'augment': args.augment, 'fine_tune': args.fine_tune,
+         'data': args.images or f"tfds oxford_flowers102 in {args.data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')}",
+         'validation': scores(*probs['validation']), 'test': scores(*probs['test'])}
+    if args.train_on != 'train': m['validation_note'] = 'from the model trained on train only, which chose the epochs'
+    if probs['test_tta'] is not None:
+        m['test_tta'] = {'views': recipe.tta, **{k: v for k, v in scores(*probs['test_tta']).items() if k != 'loss'}}
+    m['per_class'] = dict(zip(names, map(float, per_class_accuracy(*probs['test'], len(names)))))
+    m['seconds'] = round(seconds, 1)
+    return m
+
+def print_summary(metrics:dict, written:dict):
+    "The command's final lines: the validation and test figures, and where every file went"
+    v, t = metrics['validation'], metrics['test']
+    print(f"\nvalidation: top-1 {v['top1']:.1%}  top-5 {v['top5']:.1%}  loss {v['loss']:.3f}  ({v['n']} images)")
+    print(f"test:       top-1 {t['top1']:.1%}  top-5 {t['top5']:.1%}  loss {t['loss']:.3f}  ({t['n']} images, one view)")
+    if 'test_tta' in metrics:
+        tt = metrics['test_tta']; print(f"test, {tt['views']}-view TTA: top-1 {tt['top1']:.1%}  top-5 {tt['top5']:.1%}")
+    print(f"trained in {metrics['seconds']:.0f} s ({metrics['epochs']} epochs chosen); wrote:")
+    for path in written.values(): print(f"  {path}")
+
+# %% ../nbs/03_training.ipynb #6ee1a11e
 def train_cli(
     data_dir:str=None, # TFDS data folder holding oxford_flowers102 (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)
     images:str=None, # train on your own photos instead: a folder of class sub-folders
@@ -376,73 +466,28 @@ def train_cli(
     debug:bool=False, # show tracebacks of unexpected errors
 ):
     "Train a flower classifier and write it in every format, with its labels, curves and metrics"
-    from flowerclf.evaluation import scores, per_class_accuracy
     t0 = time.time()
     args = {k: v for k, v in locals().items() if k in train_cli.__code__.co_varnames[:train_cli.__code__.co_argcount]}
-    out = Path(out)
+    out = Path(out); ckpt = out/'checkpoints'
     prepare_output(out, force, resume)
-    ckpt = out/'checkpoints'
     if resume:
         args = {**json.loads((ckpt/'run.json').read_text()), 'resume': True, 'quiet': quiet, 'debug': debug}
         print(f"resuming the run in {out} with its arguments: " + ' '.join(
             f'--{k} {v}' for k, v in args.items() if v not in (None, False) and k not in ('resume', 'out', 'quiet', 'debug')),
             file=sys.stderr)
-    a = type('Args', (), args)
-    if a.recipe not in RECIPES: raise UsageError(f"--recipe must be one of {', '.join(RECIPES)}, not {a.recipe!r}")
-    if a.quantize not in (None, 'dynamic', 'float16'): raise UsageError(f"--quantize must be dynamic or float16, not {a.quantize!r}")
-    if a.train_on not in ('train', 'train+validation'): raise UsageError(f"--train_on must be train or train+validation, not {a.train_on!r}")
-    rcp = RECIPES[a.recipe]
-    rcp = replace(rcp, **{k: getattr(a, k) for k in ('epochs', 'batch_size', 'patience', 'tta') if getattr(a, k) is not None})
-    if not 0 <= rcp.tta <= len(VIEWS): raise UsageError(f"--tta must be from 0 to {len(VIEWS)}, not {rcp.tta}")
-    for k in ('epochs', 'batch_size', 'patience'):
-        if getattr(rcp, k) < 1: raise UsageError(f"--{k} must be at least 1, not {getattr(rcp, k)}")
+    a = SimpleNamespace(**args)
+    rcp = train_recipe(a)
     bb = get_backbone(a.backbone, a.image_size)           # checks the backbone argument before any long work
     datasets, names = load_training_data(a.data_dir, a.images, a.seed)
     ckpt.mkdir(parents=True, exist_ok=True)
     if not resume: write_json(ckpt/'run.json', {k: v for k, v in args.items() if k not in ('resume', 'force')})
-    progress = not a.quiet
-    if a.augment:                                         # the slow path: end to end, fresh views every epoch
-        model = build_model(bb, len(names), seed=a.seed)
-        run = fit_resumable(model, make_pipeline(datasets['train'], bb.image_size, 32, training=True, augment=True, seed=a.seed),
-                            validation_data=make_pipeline(datasets['validation'], bb.image_size, 32), epochs=rcp.epochs,
-                            patience=rcp.patience, checkpoint_dir=ckpt/'end-to-end', verbose=2 if progress else 0)
-        result = TrainResult(model, None, run['history'], run['best_epoch'], {}, bb, 0.0)
-    else:
-        result = train_classifier(datasets, bb, rcp, len(names), a.train_on, checkpoint_dir=ckpt, progress=progress, seed=a.seed)
-    if a.fine_tune:
-        fine_tune_model(result.model, datasets, checkpoint_dir=ckpt/'fine-tune', verbose=2 if progress else 0, seed=a.seed)
-    model = result.model
-    def evaluate(split):
-        if split == 'validation' and result.validation_probs is not None and not a.fine_tune:
-            return result.validation_probs, result.features['validation'][1], None
-        cached = result.features.get(split)
-        if cached is not None and not a.fine_tune and not a.augment:
-            f, labels = cached
-            return result.head.predict(f[0], batch_size=1024, verbose=0), labels, \
-                (np.mean([result.head.predict(v, batch_size=1024, verbose=0) for v in f], axis=0) if len(f) > 1 else None)
-        from flowerclf.evaluation import predict_dataset, tta_predict
-        p, labels = predict_dataset(model, datasets[split])
-        return p, labels, (tta_predict(model, datasets[split], rcp.tta)[0] if split == 'test' and rcp.tta > 1 else None)
-    p_val, y_val, _ = evaluate('validation')
-    p_test, y_test, p_tta = evaluate('test')
-    metrics = {'backbone': bb.name or bb.handle, 'image_size': bb.image_size, 'recipe': rcp.name,
-               'train_on': a.train_on, 'epochs': result.best_epoch, 'epochs_run': len(result.history.get('loss', [])),
-               'training_views': len(rcp.views) + rcp.random_views if not a.augment else 'random every epoch',
-               'augment': a.augment, 'fine_tune': a.fine_tune,
-               'data': a.images or f"tfds oxford_flowers102 ({a.data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')})",
-               'validation': scores(p_val, y_val), 'test': scores(p_test, y_test)}
-    if a.train_on != 'train': metrics['validation_note'] = 'from the model trained on train only, which chose the epochs'
-
-    if p_tta is not None: metrics['test_tta'] = {'views': rcp.tta, **{k: v for k, v in scores(p_tta, y_test).items() if k != 'loss'}}
-    metrics['per_class'] = dict(zip(names, map(float, per_class_accuracy(p_test, y_test, len(names)))))
-    metrics['seconds'] = round(time.time() - t0, 1)
+    verbose = 0 if a.quiet else 2
+    if a.augment: result = train_end_to_end(datasets, bb, rcp, len(names), ckpt/'end-to-end', verbose, a.seed)
+    else: result = train_classifier(datasets, bb, rcp, len(names), a.train_on, checkpoint_dir=ckpt, progress=not a.quiet, seed=a.seed)
+    if a.fine_tune: fine_tune_model(result.model, datasets, checkpoint_dir=ckpt/'fine-tune', verbose=verbose, seed=a.seed)
+    probs = evaluation_probs(result, datasets, rcp.tta, head_only=not a.fine_tune)
+    metrics = training_metrics(a, rcp, result, probs, names, time.time() - t0)
     written = save_outputs(out, result, metrics, names, a.quantize)
     shutil.rmtree(ckpt, ignore_errors=True)
-    v, t = metrics['validation'], metrics['test']
-    print(f"\nvalidation: top-1 {v['top1']:.1%}  top-5 {v['top5']:.1%}  loss {v['loss']:.3f}  ({v['n']} images)")
-    print(f"test:       top-1 {t['top1']:.1%}  top-5 {t['top5']:.1%}  loss {t['loss']:.3f}  ({t['n']} images, one view)")
-    if 'test_tta' in metrics:
-        tt = metrics['test_tta']; print(f"test, {tt['views']}-view TTA: top-1 {tt['top1']:.1%}  top-5 {tt['top5']:.1%}")
-    print(f"trained in {metrics['seconds']:.0f} s ({metrics['epochs']} epochs chosen); wrote:")
-    for name, path in written.items(): print(f"  {path}")
+    print_summary(metrics, written)
     return 0

@@ -53,9 +53,10 @@ def train_one(path:str, real:Path, epochs:int, batch_size:int, cache:bool=True)-
         (x_val,), y_val = extract_features(layer, ds['validation'], bb.image_size, views=(View(),))
         lap('prepare_s')
         model = build_head(x_train.shape[1], l2=0.0, **head)
-        history = model.fit(x_train, y_train, batch_size=batch_size, validation_data=(x_val, y_val), **fit)
+        history = model.fit(x_train, y_train, batch_size=batch_size, validation_data=(x_val, y_val),
+                            validation_batch_size=1024, **fit)   # as fit_resumable does for features
         lap('fit_s')
-        model = assemble_model(bb, model, head['learning_rate'])
+        model = assemble_model(bb, model, head['learning_rate'], extractor=layer)
     else:
         model = build_model(bb, **head)
         lap('prepare_s')
