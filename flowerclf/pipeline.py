@@ -97,8 +97,8 @@ def view_image(
     shape = tf.shape(image)
     h, w = shape[0], shape[1]
     side = tf.maximum(1, tf.cast(tf.round(tf.cast(tf.minimum(h, w), tf.float32) * view.scale), tf.int32))
-    top = tf.cast(tf.round(tf.cast(h - side, tf.float32) * view.y), tf.int32)
-    left = tf.cast(tf.round(tf.cast(w - side, tf.float32) * view.x), tf.int32)
+    top = tf.cast(tf.floor(tf.cast(h - side, tf.float32) * view.y), tf.int32)     # floor: the centre square is
+    left = tf.cast(tf.floor(tf.cast(w - side, tf.float32) * view.x), tf.int32)    # exactly `center_square`'s
     image = resize_square(tf.image.crop_to_bounding_box(image, top, left, side, side), size)
     if view.flip: image = tf.image.flip_left_right(image)
     return tf.clip_by_value(image, 0.0, 1.0)
