@@ -83,8 +83,8 @@ def run_command(
         print(f"{prog}: error: {e}", file=sys.stderr); return 2
     except DataUnavailable as e:
         print(f"{prog}: error: {e}", file=sys.stderr); return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr); return 130
+    except KeyboardInterrupt as e:      # a command may say how to continue, e.g. `raise KeyboardInterrupt("rerun with --resume")`
+        print(f"{prog}: interrupted" + (f"; {e}" if str(e) else ""), file=sys.stderr); return 130
     except Exception as e:
         if '--debug' in argv: raise
         print(f"{prog}: unexpected error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)

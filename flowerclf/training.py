@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_training.ipynb #f326e5ff
 from __future__ import annotations
-import hashlib, json, os, shutil, sys, tempfile, time
+import hashlib, json, os, shlex, shutil, sys, tempfile, time
 from types import SimpleNamespace
 from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
@@ -482,9 +482,13 @@ def train_cli(
     ckpt.mkdir(parents=True, exist_ok=True)
     if not resume: write_json(ckpt/'run.json', {k: v for k, v in args.items() if k not in ('resume', 'force')})
     verbose = 0 if a.quiet else 2
-    if a.augment: result = train_end_to_end(datasets, bb, rcp, len(names), ckpt/'end-to-end', verbose, a.seed)
-    else: result = train_classifier(datasets, bb, rcp, len(names), a.train_on, checkpoint_dir=ckpt, progress=not a.quiet, seed=a.seed)
-    if a.fine_tune: fine_tune_model(result.model, datasets, checkpoint_dir=ckpt/'fine-tune', verbose=verbose, seed=a.seed)
+    try:
+        if a.augment: result = train_end_to_end(datasets, bb, rcp, len(names), ckpt/'end-to-end', verbose, a.seed)
+        else: result = train_classifier(datasets, bb, rcp, len(names), a.train_on, checkpoint_dir=ckpt, progress=not a.quiet, seed=a.seed)
+        if a.fine_tune: fine_tune_model(result.model, datasets, checkpoint_dir=ckpt/'fine-tune', verbose=verbose, seed=a.seed)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"the finished epochs are kept in {ckpt}; continue with: "
+                                f"flowerclf-train --out {shlex.quote(str(out))} --resume") from None
     probs = evaluation_probs(result, datasets, rcp.tta, head_only=not a.fine_tune)
     metrics = training_metrics(a, rcp, result, probs, names, time.time() - t0)
     written = save_outputs(out, result, metrics, names, a.quantize)
