@@ -19,8 +19,9 @@ from .model import Backbone, build_model, compile_model, feature_extractor, get_
 # %% auto #0
 __all__ = ['RECIPES', 'OUTPUT_FILES', 'train', 'plot_history', 'extract_features', 'build_head', 'assemble_model', 'EpochLog',
            'ResumedEarlyStopping', 'write_json', 'fit_resumable', 'Recipe', 'views_key', 'TrainResult',
-           'train_classifier', 'fine_tune_model', 'prepare_output', 'load_training_data', 'save_outputs',
-           'train_recipe', 'train_end_to_end', 'evaluation_probs', 'training_metrics', 'print_summary', 'train_cli']
+           'train_classifier', 'fine_tune_model', 'prepare_output', 'discard_unstarted_run', 'load_training_data',
+           'save_outputs', 'train_recipe', 'train_end_to_end', 'evaluation_probs', 'training_metrics', 'print_summary',
+           'train_cli']
 
 # %% ../nbs/03_training.ipynb #83532388
 def train(
@@ -315,6 +316,15 @@ def prepare_output(
         raise UsageError(f"{out}: already exists and is not empty; pass --force to overwrite it{hint}")
     if force and ckpt.exists(): shutil.rmtree(ckpt)
 
+def discard_unstarted_run(
+    out:Path, # the output folder
+    created:bool, # whether this run created `out`
+):
+    "After a run failed before saving any progress, remove what it wrote: `checkpoints/run.json`, and `out` if it made it"
+    ckpt = out/'checkpoints'
+    if ckpt.is_dir() and {p.name for p in ckpt.iterdir()} <= {'run.json'}: shutil.rmtree(ckpt)
+    if created and out.is_dir() and not any(out.iterdir()): out.rmdir()
+
 def load_training_data(
     data_dir:str|None=None, # TFDS data folder for oxford_flowers102
     images:str|None=None, # or a folder of class sub-folders (your own photos)
@@ -470,6 +480,7 @@ def train_cli(
     args = {k: v for k, v in locals().items() if k in train_cli.__code__.co_varnames[:train_cli.__code__.co_argcount]}
     out = Path(out); ckpt = out/'checkpoints'
     prepare_output(out, force, resume)
+    created = not out.exists()
     if resume:
         args = {**json.loads((ckpt/'run.json').read_text()), 'resume': True, 'quiet': quiet, 'debug': debug}
         print(f"resuming the run in {out} with its arguments: " + ' '.join(
@@ -489,6 +500,9 @@ def train_cli(
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"the finished epochs are kept in {ckpt}; continue with: "
                                 f"flowerclf-train --out {shlex.quote(str(out))} --resume") from None
+    except Exception:
+        if not resume: discard_unstarted_run(out, created)   # e.g. the backbone could not be loaded: leave no trace
+        raise
     probs = evaluation_probs(result, datasets, rcp.tta, head_only=not a.fine_tune)
     metrics = training_metrics(a, rcp, result, probs, names, time.time() - t0)
     written = save_outputs(out, result, metrics, names, a.quantize)
