@@ -46,7 +46,9 @@ def save_model(
     return path
 
 # %% ../nbs/05_saveload.ipynb #ab5f8758
-def _one_line(e:Exception)->str: return ' '.join(str(e).split())
+def _one_line(e:Exception)->str:
+    "The exception's message on one line, without Keras's 'Error when deserializing ... Exception encountered:' wrapper"
+    return ' '.join(str(e).split('Exception encountered: ')[-1].split())
 
 def keras_model_config(
     path:str|Path, # a `.keras` or `.h5` file
