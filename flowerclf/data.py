@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #d0388936
 from __future__ import annotations
-import importlib, json, os, re, socket, sys, threading
+import contextlib, importlib, json, os, re, socket, sys, threading
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,10 +12,11 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['DATASET', 'SPLITS', 'CLASS_NAMES', 'NATIVE_NOISE', 'DOWNLOAD_HOST', 'IMAGE_EXTENSIONS', 'find_realdata', 'InputError',
-           'UsageError', 'DataUnavailable', 'run_command', 'native_noise_filtered', 'console_script', 'train_main',
-           'evaluate_main', 'can_reach', 'load_flowers', 'split_sizes', 'num_classes', 'label_map_names',
-           'load_label_map', 'read_image', 'show_image', 'image_sizes', 'class_counts', 'natural_key', 'class_folders',
-           'list_image_folder', 'paths_dataset', 'image_folder_dataset', 'split_image_folder']
+           'UsageError', 'DataUnavailable', 'one_line', 'run_command', 'native_noise_filtered', 'console_script',
+           'stdout_gone', 'predict_main', 'train_main', 'evaluate_main', 'can_reach', 'load_flowers', 'split_sizes',
+           'num_classes', 'label_map_names', 'load_label_map', 'read_image', 'show_image', 'image_sizes',
+           'class_counts', 'natural_key', 'class_folders', 'list_image_folder', 'paths_dataset', 'image_folder_dataset',
+           'split_image_folder', 'load_splits']
 
 # %% ../nbs/00_data.ipynb #69bc52d5
 def find_realdata(
@@ -58,6 +59,10 @@ class UsageError(InputError):
 
 class DataUnavailable(RuntimeError):
     "The dataset (or a backbone) is neither on disk nor downloadable right now."
+
+def one_line(message)->str:
+    "`message` (an exception too) with its line breaks and runs of spaces turned into single spaces"
+    return ' '.join(str(message).split())
 
 def run_command(
     func, # the command (or `'module:function'`, imported here): its signature and docments define the arguments
@@ -124,9 +129,17 @@ def console_script(
     "Run a command as a console script: TensorFlow's native notices filtered out, one-line errors, exit code"
     from absl import logging as absl_logging
     absl_logging.set_verbosity(absl_logging.ERROR)      # e.g. SavedModel's notes about untraced functions
-    with native_noise_filtered(): code = run_command(target, prog=prog)
+    with (contextlib.nullcontext() if '--debug' in sys.argv else native_noise_filtered()):
+        try: code = run_command(target, prog=prog); sys.stdout.flush()
+        except BrokenPipeError: code = stdout_gone()
     sys.exit(code)
 
+def stdout_gone()->int:
+    "When the reader of stdout has gone: send the rest to nowhere (no second error at exit) and return exit code 1"
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1
+
+def predict_main(): console_script('flowerclf.predict:predict_cli', 'flowerclf-predict')
 def train_main(): console_script('flowerclf.training:train_cli', 'flowerclf-train')
 def evaluate_main(): console_script('flowerclf.evaluation:evaluate_cli', 'flowerclf-evaluate')
 
@@ -265,9 +278,9 @@ def read_image(
         if path.stat().st_size == 0: raise InputError(f"{path}: empty file") from None
         raise InputError(f"{path}: not an image (or a format Pillow cannot read)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise InputError(f"{path}: damaged or truncated image ({' '.join(str(e).split())})") from None
+        raise InputError(f"{path}: damaged or truncated image ({one_line(e)})") from None
     except Exception as e:   # decoders raise many other types on malformed files
-        raise InputError(f"{path}: could not read this image ({type(e).__name__}: {' '.join(str(e).split())})") from None
+        raise InputError(f"{path}: could not read this image ({type(e).__name__}: {one_line(e)})") from None
 
 # %% ../nbs/00_data.ipynb #4ed0cfbe
 def show_image(
@@ -378,3 +391,18 @@ def split_image_folder(
         chunks = {'validation': mine[:n_val], 'test': mine[n_val:n_val + n_test], 'train': mine[n_val + n_test:]}
         for s, ps in chunks.items(): parts[s][0].extend(ps); parts[s][1].extend([i] * len(ps))
     return {s: paths_dataset(*parts[s]) for s in SPLITS}, mapping
+
+# %% ../nbs/00_data.ipynb #4684e6cf
+def load_splits(
+    data_dir:str|Path|None=None, # TFDS data folder holding oxford_flowers102 (`None`: `$TFDS_DATA_DIR` or `~/tensorflow_datasets`)
+    images:str|Path|None=None, # or a folder of class sub-folders (your own photos), split by `split_image_folder`
+    seed:int=0, # seed of the split of `images`
+    splits:tuple|list=SPLITS, # which TFDS splits to load (`images` always gives all three)
+)->tuple: # `({split: ds}, class names)`
+    "The datasets and class names a command works on: oxford_flowers102 from TFDS, or a folder of your own photos"
+    if data_dir and images: raise UsageError("give --data_dir or --images, not both")
+    if images:
+        datasets, mapping = split_image_folder(images, seed=seed)
+        return datasets, list(mapping)
+    datasets, info = load_flowers(data_dir, splits=splits)
+    return datasets, list(info.features['label'].names)

@@ -4,10 +4,10 @@
 
 # %% ../nbs/04_evaluation.ipynb #fa435bfd
 from __future__ import annotations
-import json, sys
+import json, sys, time
 from pathlib import Path
 import numpy as np
-from .data import CLASS_NAMES, SPLITS, UsageError, run_command
+from .data import CLASS_NAMES, SPLITS, UsageError, load_splits, run_command
 import tensorflow as tf
 import tf_keras as keras
 from .pipeline import AUTOTUNE, make_pipeline, tta_views, VIEWS
@@ -133,25 +133,20 @@ def evaluate_cli(
 ):
     "Score a saved model on a split: top-1, top-5, loss, worst classes and most confused pairs"
     import json as jsonlib
-    from flowerclf.data import load_flowers, split_image_folder
     from flowerclf.saveload import load_model
     if split not in SPLITS: raise UsageError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
     if not 0 <= tta <= len(VIEWS): raise UsageError(f"--tta must be from 0 to {len(VIEWS)}, not {tta}")
     if worst < 0 or batch_size < 1: raise UsageError("--worst must be >= 0 and --batch_size >= 1")
-    if data_dir and images: raise UsageError("give --data_dir or --images, not both")
+    datasets, names = load_splits(data_dir, images, seed, splits=[split])
     clf = load_model(model, backbone)
-    if images:
-        datasets, mapping = split_image_folder(images, seed=seed); names = list(mapping)
-    else:
-        datasets, info = load_flowers(data_dir, splits=[split]); names = list(info.features['label'].names)
     n_out = int(clf.output_shape[-1])
     if n_out != len(names):
         raise UsageError(f"{model}: the model has {n_out} outputs but the data has {len(names)} classes")
-    t = __import__('time').time()
+    t = time.time()
     views = max(tta, 1)
     probs, labels = tta_predict(clf, datasets[split], views) if views > 1 else predict_dataset(clf, datasets[split], batch_size)
     result = {'model': str(model), 'split': split, 'views': views, **scores(probs, labels),
-              'seconds': round(__import__('time').time() - t, 1),
+              'seconds': round(time.time() - t, 1),
               'worst_classes': [{'name': n, 'top1': a, 'images': c} for n, a, c in worst_classes(probs, labels, names, worst)],
               'most_confused': [{'true': a, 'predicted': b, 'images': c} for a, b, c in most_confused(probs, labels, names, worst)],
               'per_class': dict(zip(names, map(float, per_class_accuracy(probs, labels, len(names)))))}

@@ -6,20 +6,19 @@
 from __future__ import annotations
 import copy, glob, json as jsonlib, logging, os, sys, warnings
 from collections import deque
-from contextlib import contextmanager
 from functools import cached_property
 from itertools import islice
 from pathlib import Path
 import numpy as np
 from fastcore.script import Param
 from .data import (CLASS_NAMES, IMAGE_EXTENSIONS, DataUnavailable, InputError, UsageError, load_label_map,
-                            natural_key, read_image, run_command)
+                            natural_key, one_line, read_image, run_command, stdout_gone)
 from .saveload import TFLiteModel, load_model
 
 # %% auto #0
 __all__ = ['bilinear_taps', 'resize_axis', 'rgb_array', 'process_image', 'label_ids', 'class_names', 'check_top_k', 'check_tta',
-           'Classifier', 'predict', 'image_files', 'find_images', 'plot_prediction', 'quiet_native_stderr', 'one_line',
-           'format_predictions', 'predict_cli', 'stdout_gone', 'main']
+           'Classifier', 'predict', 'image_files', 'find_images', 'plot_prediction', 'format_predictions',
+           'predict_cli']
 
 # %% ../nbs/06_predict.ipynb #c5be0801
 def bilinear_taps(
@@ -293,22 +292,6 @@ def plot_prediction(
     return fig
 
 # %% ../nbs/06_predict.ipynb #f1a9716c
-@contextmanager
-def quiet_native_stderr(enabled:bool=True):
-    "Discard what native libraries (TensorFlow, LiteRT) write to the process's stderr (file descriptor 2) meanwhile"
-    if not enabled: yield; return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, 'w') as null: os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        sys.stderr.flush(); os.dup2(saved, 2); os.close(saved)
-
-def one_line(message)->str:
-    "`message` with its line breaks and runs of spaces turned into single spaces"
-    return ' '.join(str(message).split())
-
 def format_predictions(
     predictions:list, # `Classifier.top`'s list for one image
     indent:str='', # put before each line
@@ -334,15 +317,17 @@ def predict_cli(
     "Classify flower photos with a trained model"
     if top_k is not None and top_k < 1: raise UsageError(f"--top_k must be at least 1, not {top_k}")
     if batch_size < 1: raise UsageError(f"--batch_size must be at least 1, not {batch_size}")
-    with quiet_native_stderr(not debug): check_tta(tta, '--tta')
+    check_tta(tta, '--tta')
+    if not debug:
+        for name in ('tensorflow', 'absl', 'h5py'): logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        with quiet_native_stderr(not debug):
+        with warnings.catch_warnings():
+            if not debug: warnings.simplefilter('ignore')     # e.g. deprecation notes from the libraries as they load
             clf = Classifier(model, category_names, backbone, batch_size, tta)
             clf.warm_up()
     except (InputError, DataUnavailable) as e:                      # one line: Keras's messages span several
         swapped = Path(model).suffix.lower() in IMAGE_EXTENSIONS
         raise type(e)(one_line(e) + (" (the model comes last: flowerclf-predict IMAGE [IMAGE ...] MODEL)" if swapped else "")) from None
-    for name in ('tensorflow', 'absl', 'h5py'): logging.getLogger(name).setLevel(logging.ERROR)
     clf.names                                                       # no names for this model: say so now
     top_k = top_k or 1
     if top_k > clf.num_classes: raise UsageError(f"--top_k {top_k} is more than the model's {clf.num_classes} classes")
@@ -371,15 +356,3 @@ def predict_cli(
         if json: print(jsonlib.dumps({'model': model, 'views': clf.views, 'results': report}, indent=2, ensure_ascii=False))
     except BrokenPipeError: return stdout_gone()              # `flowerclf-predict ... | head`: stop quietly
     return 1 if any('error' in r for r in report) else 0
-
-def stdout_gone()->int:
-    "When the reader of stdout has gone: send the rest to nowhere (no second error at exit) and return exit code 1"
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 1
-
-def main():
-    "The `flowerclf-predict` console script"
-    code = run_command(predict_cli, prog='flowerclf-predict')
-    try: sys.stdout.flush()
-    except BrokenPipeError: code = stdout_gone()
-    sys.exit(code)

@@ -7,22 +7,33 @@ from __future__ import annotations
 import json, os, shutil, warnings, zipfile
 from pathlib import Path
 import numpy as np
-from .data import InputError, DataUnavailable
+from .data import InputError, DataUnavailable, one_line
 
 # %% auto #0
-__all__ = ['replace_path', 'save_model', 'keras_model_config', 'hub_handles', 'load_model', 'export_tflite', 'TFLiteModel']
+__all__ = ['replace_path', 'write_atomically', 'save_model', 'keras_model_config', 'hub_handles', 'load_model', 'export_tflite',
+           'TFLiteModel']
 
 # %% ../nbs/05_saveload.ipynb #33d55493
-def _tmp_sibling(path:Path)->Path:
-    "A temporary name beside `path`, keeping its suffix (Keras picks the format from it)"
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-
 def replace_path(tmp:Path, path:Path):
     "Move the finished `tmp` (file or folder) to `path`, replacing what was there"
     if path.is_dir() and not path.is_symlink():
         old = path.with_name(f".{path.name}.old{os.getpid()}")
         path.rename(old); tmp.rename(path); shutil.rmtree(old)
     else: os.replace(tmp, path)
+
+def write_atomically(
+    path:str|Path, # the file or folder to write
+    write, # `write(tmp)` writes it at the temporary path `tmp` (beside `path`, with its suffix: formats follow it)
+)->Path: # `path`
+    "Write `path` under a temporary name, then rename it into place: never a half-written file where a good one was"
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        write(tmp); replace_path(tmp, path)
+    finally:
+        if tmp.is_dir(): shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists(): tmp.unlink()
+    return path
 
 def save_model(
     model, # a Keras (tf_keras) model
@@ -32,23 +43,16 @@ def save_model(
     "Save `model` as `.keras`, `.h5` or a SavedModel folder, chosen by `path`, atomically"
     path = Path(path)
     if path.exists() and not overwrite: raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
     fmt = {'.keras': 'keras', '.h5': 'h5'}.get(path.suffix.lower(), 'tf')
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='.*HDF5 file.*legacy.*')
-            model.save(str(tmp), save_format=fmt, **({} if fmt == 'keras' else {'include_optimizer': False}))
-        replace_path(tmp, path)
-    finally:
-        if tmp.is_dir(): shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists(): tmp.unlink()
-    return path
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*HDF5 file.*legacy.*')
+        return write_atomically(path, lambda tmp: model.save(str(tmp), save_format=fmt,
+                                                             **({} if fmt == 'keras' else {'include_optimizer': False})))
 
-# %% ../nbs/05_saveload.ipynb #ab5f8758
+# %% ../nbs/05_saveload.ipynb #8cb1b4ac
 def _one_line(e:Exception)->str:
     "The exception's message on one line, without Keras's 'Error when deserializing ... Exception encountered:' wrapper"
-    return ' '.join(str(e).split('Exception encountered: ')[-1].split())
+    return one_line(str(e).split('Exception encountered: ')[-1])
 
 def keras_model_config(
     path:str|Path, # a `.keras` or `.h5` file
@@ -78,7 +82,7 @@ def hub_handles(config:dict)->list:
     walk(config)
     return found
 
-# %% ../nbs/05_saveload.ipynb #1ef009c8
+# %% ../nbs/05_saveload.ipynb #e554aa9e
 def _hub_layer_class(handle:str|None):
     "`hub.KerasLayer`, or a subclass that loads its backbone from `handle` instead of the stored one"
     from flowerclf.model import hub
@@ -126,7 +130,7 @@ def load_model(
     if suffix in ('.keras', '.h5', '.hdf5'): return _load_keras_file(path, backbone)
     raise InputError(f"{path}: unknown model format {suffix!r} (expected .keras, .h5, .tflite or a SavedModel folder)")
 
-# %% ../nbs/05_saveload.ipynb #e554aa9e
+# %% ../nbs/05_saveload.ipynb #b4f47446
 def export_tflite(
     model, # a Keras (tf_keras) classifier
     path:str|Path, # the `.tflite` file to write
@@ -142,11 +146,9 @@ def export_tflite(
     if quantize: converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == 'float16': converter.target_spec.supported_types = [tf.float16]
     flatbuffer = converter.convert()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path); tmp.write_bytes(flatbuffer); os.replace(tmp, path)
-    return path
+    return write_atomically(path, lambda tmp: tmp.write_bytes(flatbuffer))
 
-# %% ../nbs/05_saveload.ipynb #03f077fb
+# %% ../nbs/05_saveload.ipynb #0981db80
 class TFLiteModel:
     "A `.tflite` classifier run with LiteRT, with the `predict`/`input_shape`/`output_shape` of a Keras model"
     def __init__(self,

@@ -9,19 +9,18 @@ from types import SimpleNamespace
 from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
 import numpy as np
-from .data import (CLASS_NAMES, SPLITS, InputError, UsageError, load_flowers, num_classes, split_image_folder,
-                            run_command)
+from .data import CLASS_NAMES, SPLITS, InputError, UsageError, load_flowers, load_splits, run_command
 import tensorflow as tf
 import tf_keras as keras
 from .pipeline import AUTOTUNE, VIEWS, View, augment_image, make_pipeline, view_image
 from .model import Backbone, build_model, compile_model, feature_extractor, get_backbone, DEFAULT_BACKBONE
+from .saveload import save_model, export_tflite, write_atomically
 
 # %% auto #0
 __all__ = ['RECIPES', 'OUTPUT_FILES', 'train', 'plot_history', 'extract_features', 'build_head', 'assemble_model', 'EpochLog',
            'ResumedEarlyStopping', 'write_json', 'fit_resumable', 'Recipe', 'views_key', 'TrainResult',
-           'train_classifier', 'fine_tune_model', 'prepare_output', 'discard_unstarted_run', 'load_training_data',
-           'save_outputs', 'train_recipe', 'train_end_to_end', 'evaluation_probs', 'training_metrics', 'print_summary',
-           'train_cli']
+           'train_classifier', 'fine_tune_model', 'prepare_output', 'discard_unstarted_run', 'save_outputs',
+           'train_recipe', 'train_end_to_end', 'evaluation_probs', 'training_metrics', 'print_summary', 'train_cli']
 
 # %% ../nbs/03_training.ipynb #83532388
 def train(
@@ -145,9 +144,8 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
             self.best = float(np.min(losses)); self.wait = len(losses) - 1 - int(np.argmin(losses))
 
 def write_json(path:Path, obj):
-    "Write `obj` as JSON to `path` atomically (temporary file, then rename)"
-    path = Path(path); tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
-    tmp.write_text(json.dumps(obj, indent=1)); os.replace(tmp, path)
+    "Write `obj` as JSON to `path` atomically (temporary file, then rename: see `write_atomically`)"
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
 
 # %% ../nbs/03_training.ipynb #0e7ede63
 def fit_resumable(
@@ -214,9 +212,7 @@ def _cached(path:Path|None, compute):
     if path is not None and path.exists():
         with np.load(path) as z: return z['features'], z['labels']
     features, labels = compute()
-    if path is not None:
-        tmp = path.with_name(f'.{path.stem}.tmp{os.getpid()}.npz')
-        np.savez(tmp, features=features, labels=labels); os.replace(tmp, path)
+    if path is not None: write_atomically(path, lambda tmp: np.savez(tmp, features=features, labels=labels))
     return features, labels
 
 def views_key(views, random_views:int)->str:
@@ -325,20 +321,6 @@ def discard_unstarted_run(
     if ckpt.is_dir() and {p.name for p in ckpt.iterdir()} <= {'run.json'}: shutil.rmtree(ckpt)
     if created and out.is_dir() and not any(out.iterdir()): out.rmdir()
 
-def load_training_data(
-    data_dir:str|None=None, # TFDS data folder for oxford_flowers102
-    images:str|None=None, # or a folder of class sub-folders (your own photos)
-    seed:int=0, # seed of the train/validation/test split of `images`
-)->tuple: # `(datasets, class_names)`
-    "The three splits and the class names, from TFDS or from a folder of class sub-folders"
-    if data_dir and images: raise UsageError("give --data_dir or --images, not both")
-    if images:
-        datasets, mapping = split_image_folder(images, seed=seed)
-        return datasets, list(mapping)
-    datasets, info = load_flowers(data_dir)
-    names = list(info.features['label'].names) if num_classes(info) == len(CLASS_NAMES) else list(map(str, range(num_classes(info))))
-    return datasets, names
-
 # %% ../nbs/03_training.ipynb #8e7067b0
 def save_outputs(
     out:Path, # the output folder
@@ -349,19 +331,16 @@ def save_outputs(
 )->dict: # `{file name: path}` of everything written
     "Write the model in every format, the labels, the history and the metrics into `out`"
     import matplotlib.pyplot as plt
-    from flowerclf.saveload import save_model, export_tflite
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name in ('model.keras', 'saved_model'): written[name] = save_model(result.model, out/name, overwrite=True)
     written['model.tflite'] = export_tflite(result.model, out/'model.tflite', overwrite=True)
     if quantize:
         written[f'model_{quantize}.tflite'] = export_tflite(result.model, out/f'model_{quantize}.tflite', quantize, overwrite=True)
-    tmp = out/'.labels.txt.tmp'; tmp.write_text('\n'.join(names) + '\n'); os.replace(tmp, out/'labels.txt')
-    written['labels.txt'] = out/'labels.txt'
+    written['labels.txt'] = write_atomically(out/'labels.txt', lambda tmp: tmp.write_text('\n'.join(names) + '\n'))
     write_json(out/'history.json', result.history); written['history.json'] = out/'history.json'
     fig = plot_history(result.history, f"{metrics.get('recipe', '')} recipe, {Path(str(metrics['backbone'])).name}")
-    fig.savefig(out/'.history.tmp.png', dpi=100); plt.close(fig); os.replace(out/'.history.tmp.png', out/'history.png')
-    written['history.png'] = out/'history.png'
+    written['history.png'] = write_atomically(out/'history.png', lambda tmp: fig.savefig(tmp, dpi=100)); plt.close(fig)
     write_json(out/'metrics.json', metrics); written['metrics.json'] = out/'metrics.json'
     return written
 
@@ -489,7 +468,7 @@ def train_cli(
     a = SimpleNamespace(**args)
     rcp = train_recipe(a)
     bb = get_backbone(a.backbone, a.image_size)           # checks the backbone argument before any long work
-    datasets, names = load_training_data(a.data_dir, a.images, a.seed)
+    datasets, names = load_splits(a.data_dir, a.images, a.seed)
     ckpt.mkdir(parents=True, exist_ok=True)
     if not resume: write_json(ckpt/'run.json', {k: v for k, v in args.items() if k not in ('resume', 'force')})
     verbose = 0 if a.quiet else 2
