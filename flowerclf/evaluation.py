@@ -125,7 +125,7 @@ def evaluate_cli(
     split:str='test', # which split: train, validation or test
     tta:int=0, # average this many fixed views per image (test-time augmentation); 0 or 1: one view
     worst:int=10, # how many worst classes and confused pairs to list
-    batch_size:int=64, # images per batch
+    batch_size:int=64, # images per batch with one view (with --tta: batches of 16 images, each bringing its views)
     backbone:str=None, # for .keras/.h5: load the backbone from here instead of the stored hub handle
     seed:int=0, # the seed --images was split with
     json:bool=False, # print one JSON object instead of text
@@ -156,7 +156,7 @@ def evaluate_cli(
     print(f"top-1 {result['top1']:.1%}   top-5 {result['top5']:.1%}   loss {result['loss']:.3f}")
     if result['worst_classes']:
         print("worst classes:")
-        for w in result['worst_classes']: print(f"  {w['top1']:6.1%}  {w['name']} ({w['images']} images)")
+        for w in result['worst_classes']: print(f"  {w['top1']:6.1%}  {w['name']} ({w['images']} image{'s' if w['images'] != 1 else ''})")
     if result['most_confused']:
         print("most confused (true → predicted):")
         for c in result['most_confused']: print(f"  {c['images']:4d} × {c['true']} → {c['predicted']}")
