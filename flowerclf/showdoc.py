@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['param_table', 'ParamTableRenderer']
 
-# %% ../nbs/index.ipynb #05f99678
+# %% ../nbs/index.ipynb #35ef51a5
 import inspect
 from nbdev.showdoc import BasicMarkdownRenderer
 from fastcore.docments import docments
@@ -25,22 +25,39 @@ def _param(p)->str:
 
 def _cell(s)->str: return str(s).replace('|', '\\|').replace('\n', ' ')
 
+# %% ../nbs/index.ipynb #b29bf976
+def _params(sym)->dict:
+    "`{name: fastcore.script.Param}` for the parameters annotated with one (a command's options)"
+    from fastcore.script import Param
+    try: full = docments(sym, full=True, returns=False, eval_str=True)
+    except Exception: return {}
+    return {k: v.anno for k, v in full.items() if isinstance(v.anno, Param)}
+
+# %% ../nbs/index.ipynb #bfdf395a
 def param_table(sym)->tuple|None:
     "`(signature line, Markdown table of the parameters)` from `sym`'s docments, or `None` when it has none"
     try: sig, notes = inspect.signature(sym), docments(sym, returns=True)
     except (TypeError, ValueError): return None
     params = [p for p in sig.parameters.values() if p.name not in ('self', 'cls')]
-    if not any(notes.get(p.name) for p in params): return None
+    options = _params(sym)
+    if not any(notes.get(p.name) or p.name in options for p in params): return None
     rows = ['|  | **Type** | **Default** | **Details** |', '|--|--|--|--|']
     for p in params:
         default = '' if p.default is p.empty else f'`{_cell(_default(p.default))}`'
-        rows.append(f"| `{p.name}` | {_cell(_anno(p.annotation))} | {default} | {_cell(notes.get(p.name) or '')} |")
+        anno, note = _anno(p.annotation), notes.get(p.name) or ''
+        if p.name in options:                                # a command's option: what its --help says
+            o = options[p.name]
+            anno = getattr(o.type, '__name__', '') + (f" (one of: {', '.join(map(str, o.choices))})" if o.choices else '')
+            note = o.help
+            if o.default is not None and p.default is None: default = f'`{_cell(_default(o.default))}`'
+        rows.append(f"| `{p.name}` | {_cell(anno)} | {default} | {_cell(note)} |")
     ret = sig.empty if inspect.isclass(sym) else sig.return_annotation
     if notes.get('return') or ret is not sig.empty:
         rows.append(f"| **Returns** | {_cell(_anno(ret))} |  | {_cell(notes.get('return') or '')} |")
     line = f"({', '.join(map(_param, params))})" + ('' if ret is sig.empty else f" -> {_anno(ret)}")
     return line, '\n'.join(rows)
 
+# %% ../nbs/index.ipynb #51a07f89
 class ParamTableRenderer(BasicMarkdownRenderer):
     "`show_doc` as nbdev renders it, but with the parameters in a table (type, default, comment) under the docstring"
     def _repr_markdown_(self):

@@ -97,7 +97,7 @@ def main():
     parser.add_argument('--keep', action='store_true', help='keep the temporary folder')
     args = parser.parse_args()
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    from flowerclf.data import find_realdata
+    from flowerclf.core import find_realdata
     real = Path(args.realdata) if args.realdata else find_realdata()
     if real is None or not (real/'tfds').is_dir(): raise SystemExit("no real data: pass --realdata DIR or set FLOWERCLF_REALDATA")
     work = Path(tempfile.mkdtemp(prefix='bench_predict_'))

@@ -170,7 +170,7 @@ def main():
     parser.add_argument('--_out', help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    from flowerclf.data import find_realdata
+    from flowerclf.core import find_realdata
     real = Path(args.realdata) if args.realdata else find_realdata()
     if real is None or not (real/'tfds').is_dir(): raise SystemExit("no real data: pass --realdata DIR or set FLOWERCLF_REALDATA")
     if args._worker:
