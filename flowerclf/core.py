@@ -72,11 +72,12 @@ def write_json(
     "Write `obj` as indented JSON to `path` atomically (see `write_atomically`)"
     return write_atomically(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
 
-# %% ../nbs/00_core.ipynb #070c549a
+# %% ../nbs/00_core.ipynb #7806f92a
 NATIVE_NOISE = re.compile(rb'^(WARNING: All log messages before absl::InitializeLog\(\) is called'
                           rb'|[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] '
                           rb'|INFO: Created TensorFlow Lite \w+ delegate'
-                          rb'|To enable the following instructions: .* rebuild TensorFlow)')
+                          rb'|To enable the following instructions: .* rebuild TensorFlow'
+                          rb'|fully_quantize: \d+, inference_type: \d+, input_inference_type: )')   # the TFLite converter's
 
 # %% ../nbs/00_core.ipynb #3619c365
 def _pump(read_end:int, out:int):

@@ -40,7 +40,7 @@ def plot_history(
     fig.tight_layout()
     return fig
 
-# %% ../nbs/04_training.ipynb #2a94595b
+# %% ../nbs/04_training.ipynb #ee71d4f3
 def extract_features(
     backbone:keras.layers.Layer|keras.Model, # the frozen feature extractor (e.g. `feature_extractor(bb)`)
     ds:tf.data.Dataset, # `(uint8 image, label)` pairs
@@ -52,7 +52,7 @@ def extract_features(
     seed:int=0, # seed of the random views
 )->tuple: # `(features (n_views, n_images, n_features) float32, labels (n_images,) int64)`
     "Backbone features of several views of every image: the fixed `views`, then `random_views` random crops"
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     n_views = len(views) + random_views
     def all_views(i, example):       # every view of one image, decoded once; random views seeded by (seed, image, k)
         image, label = example

@@ -28,16 +28,24 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--enable-unsafe-swiftshader',
                  '--disable-component-update', '--disable-sync', '--disable-quic', '--window-size=1440,900']
+# the Try it page's app: MediaPipe draws with WebGL (SwiftShader here), and its WebAssembly prints this line through
+# console.error; it is not an error, and it is the only console line let through at that level (by its exact text)
+XNNPACK_LINE = '"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."'
 SIDEBAR = 'nav.md-nav--primary a[href], #quarto-sidebar a[href]'   # MkDocs Material, or quarto's own build
 WAIT_IMAGES = """const done = arguments[arguments.length - 1];
-Promise.all([...document.images].map(i => i.complete ? 0 : new Promise(r => { i.onload = i.onerror = r; })))
-  .then(() => done([...document.images].map(i => [i.currentSrc || i.src, i.naturalWidth, i.naturalHeight])));"""
+const images = [...document.images].filter(i => i.getAttribute('src'));   // not an <img> waiting for a photo (the app's preview)
+Promise.all(images.map(i => i.complete ? 0 : new Promise(r => { i.onload = i.onerror = r; })))
+  .then(() => done(images.map(i => [i.currentSrc || i.src, i.naturalWidth, i.naturalHeight])));"""
 PAGE_FACTS = """return {title: document.title, h1: !!document.querySelector('h1'), text: document.body.innerText,
   links: [...document.querySelectorAll('a[href]')].map(a => a.href), ids: [...document.querySelectorAll('[id]')].map(e => e.id),
   headings: Object.fromEntries([...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => [h.id, h.textContent.replace('¶', '').trim()])),
-  height: document.documentElement.scrollHeight};"""
+  height: document.documentElement.scrollHeight, has_app: !!document.querySelector('iframe[src$="try/index.html"]')};"""
+WAIT_APP = """const done = arguments[arguments.length - 1], frame = document.querySelector('iframe[src$="try/index.html"]');
+const wait = () => frame.contentWindow && frame.contentWindow.flowerclf ? frame.contentWindow.flowerclf.ready.then(() => done(true), () => done(false))
+                                                                         : setTimeout(wait, 100);
+wait();"""
 
 class Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args): pass
@@ -92,7 +100,9 @@ class SiteTest:
         facts = d.execute_script(PAGE_FACTS)
         self.check(bool(facts['title']) and facts['h1'], f'{page}: no title or no h1 heading')
         for src, w, h in images: self.check(w > 0 and h > 0, f'{page}: image {src} did not load ({w}x{h})')
+        if facts['has_app']: d.execute_async_script(WAIT_APP)      # the Try it page: the app in its frame gets ready
         for e in d.get_log('browser'):
+            if e['message'].endswith(XNNPACK_LINE): continue
             self.check(e['level'] not in ('SEVERE', 'ERROR'), f'{page}: console {e["level"]}: {e["message"]}')
         d.set_window_size(1440, min(facts['height'], 12000)); d.save_screenshot(str(self.shots/(page[:-5].replace('/', '_') + '.png')))
         d.set_window_size(1440, 900)
