@@ -17,20 +17,21 @@ with warnings.catch_warnings():   # tensorflow_hub still imports the deprecated 
     import tensorflow_hub as hub
 
 # %% auto #0
-__all__ = ['BACKBONES', 'DEFAULT_BACKBONE', 'Backbone', 'is_url', 'saved_model_image_size', 'get_backbone', 'make_test_backbone',
-           'feature_extractor', 'compile_model', 'build_model']
+__all__ = ['BACKBONES', 'DEFAULT_BACKBONE', 'Backbone', 'is_url', 'saved_model_image_size', 'registered_copy', 'get_backbone',
+           'make_test_backbone', 'feature_extractor', 'compile_model', 'build_model']
 
-# %% ../nbs/03_model.ipynb #16499ba2
+# %% ../nbs/03_model.ipynb #59d9aa46
 @dataclass(frozen=True)
 class Backbone:
-    "A pretrained feature extractor: a TF Hub URL or local SavedModel folder, and its input image size"
+    "A pretrained feature extractor: a TF Hub URL or local SavedModel folder, and the input image size it is used at"
     handle:str # TF Hub URL or absolute path of a SavedModel folder
     image_size:int # side of the square input images, in pixels
     name:str='' # registry name, or '' for a custom backbone
 
+# %% ../nbs/03_model.ipynb #9d2ad485
 BACKBONES = {
     'mobilenet_v2': Backbone('https://tfhub.dev/google/tf2-preview/mobilenet_v2/feature_vector/4', 224, 'mobilenet_v2'),
-    'mobilenet_v2_035_96': Backbone('https://tfhub.dev/google/imagenet/mobilenet_v2_035_96/feature_vector/5', 96,
+    'mobilenet_v2_035_96': Backbone('https://tfhub.dev/google/imagenet/mobilenet_v2_035_96/feature_vector/5', 192,
                                     'mobilenet_v2_035_96'),
 }
 DEFAULT_BACKBONE = 'mobilenet_v2'
@@ -58,32 +59,44 @@ def saved_model_image_size(
             return int(spec.shape[1])
     return None
 
-# %% ../nbs/03_model.ipynb #d11758fe
+# %% ../nbs/03_model.ipynb #6e3df4a9
+def registered_copy(
+    path:str|Path, # a local SavedModel folder
+)->Backbone|None: # the registered backbone it is named after (the longest name that starts its folder's name), if any
+    "The registry's entry for a local copy of a registered backbone, known by its folder's name"
+    found = [b for name, b in BACKBONES.items() if Path(path).name.startswith(name)]
+    return max(found, key=lambda b: len(b.name), default=None)
+
+# %% ../nbs/03_model.ipynb #679b13a3
 def get_backbone(
-    spec:str|Path|Backbone=DEFAULT_BACKBONE, # registry name, SavedModel folder, or hub URL
-    image_size:int|None=None, # input size; needed for URLs and folders whose signature does not fix it
+    spec:str|Path|Backbone|None=None, # registry name, SavedModel folder, or hub URL (`None`: `DEFAULT_BACKBONE`)
+    image_size:int|None=None, # input size; needed for URLs and folders whose signature does not fix it, unless registered
 )->Backbone:
-    "Resolve a backbone name, local SavedModel folder or hub URL to a `Backbone`"
+    "Resolve a backbone name, local SavedModel folder or hub URL, and its input size, to a `Backbone`"
     if isinstance(spec, Backbone): return spec
-    spec = str(spec)
-    if spec in BACKBONES:
-        b = BACKBONES[spec]
+    spec = str(DEFAULT_BACKBONE if spec is None else spec)
+    registered = {b.handle: b for b in BACKBONES.values()}
+    if spec in BACKBONES or spec in registered:
+        b = BACKBONES.get(spec) or registered[spec]
         return b if image_size in (None, b.image_size) else Backbone(b.handle, int(image_size), b.name)
     if is_url(spec):
         if not image_size: raise UsageError(f"backbone {spec}: give its input size (image_size / --image_size)")
         return Backbone(spec, int(image_size))
     path = Path(spec).expanduser()
-    if path.is_dir():
-        if not (path/'saved_model.pb').exists(): raise UsageError(f"backbone {path}: not a SavedModel folder (no saved_model.pb)")
-        size = image_size or saved_model_image_size(path)
-        if not size: raise UsageError(f"backbone {path}: its input size is not fixed; give image_size / --image_size")
-        return Backbone(str(path.resolve()), int(size))
-    raise UsageError(f"unknown backbone {spec!r}: use one of {', '.join(BACKBONES)}, a SavedModel folder or a hub URL")
+    if not path.is_dir():
+        raise UsageError(f"unknown backbone {spec!r}: use one of {', '.join(BACKBONES)}, a SavedModel folder or a hub URL")
+    if not (path/'saved_model.pb').exists(): raise UsageError(f"backbone {path}: not a SavedModel folder (no saved_model.pb)")
+    fixed = saved_model_image_size(path)
+    if fixed and image_size not in (None, fixed):
+        raise UsageError(f"backbone {path}: its signature fixes the input at {fixed} pixels; it cannot take {image_size}")
+    size = fixed or image_size or getattr(registered_copy(path), 'image_size', None)
+    if not size: raise UsageError(f"backbone {path}: it takes any input size; give the size (image_size / --image_size)")
+    return Backbone(str(path.resolve()), int(size))
 
-# %% ../nbs/03_model.ipynb #9255e7ab
+# %% ../nbs/03_model.ipynb #a1033d58
 def make_test_backbone(
     path:str|Path, # folder to write the SavedModel to
-    image_size:int=32, # fixed input size
+    image_size:int|None=32, # fixed input size; `None`: any size, as TF Hub's feature vectors take
     features:int=16, # length of the feature vector
     seed:int=0, # seed of the random weights
 )->Path: # the SavedModel folder
