@@ -72,13 +72,14 @@ def write_json(
     "Write `obj` as indented JSON to `path` atomically (see `write_atomically`)"
     return write_atomically(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
 
-# %% ../nbs/00_core.ipynb #15e607d3
+# %% ../nbs/00_core.ipynb #7bf7c0e7
 NATIVE_NOISE = re.compile(rb'^(WARNING: All log messages before absl::InitializeLog\(\) is called'
                           rb'|[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] '
                           rb'|INFO: Created TensorFlow Lite \w+ delegate'
                           rb'|To enable the following instructions: .* rebuild TensorFlow'
                           rb'|fully_quantize: \d+, inference_type: \d+, input_inference_type: '   # the TFLite converter's
-                          rb'|/job:\w+/replica:\d+/task:\d+$)')     # the tasks listed under a coordination-service notice
+                          rb'|/job:\w+/replica:\d+/task:\d+$'       # the tasks listed under a coordination-service notice
+                          rb'|\t \[\[)')                              # the graph nodes listed under a cancelled-op warning
 
 # %% ../nbs/00_core.ipynb #3619c365
 def _pump(read_end:int, out:int):
