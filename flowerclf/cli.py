@@ -132,7 +132,7 @@ def resumed_arguments(
         f'--{k} {v}' for k, v in arguments.items() if v not in (None, False)), file=sys.stderr)
     return arguments
 
-# %% ../nbs/09_cli.ipynb #f7268ec4
+# %% ../nbs/09_cli.ipynb #0488094f
 def save_outputs(
     out:Path, # the output folder
     result, # what `train_classifier` returned (a `TrainResult`)
@@ -151,18 +151,17 @@ def save_outputs(
         name = f"model_{variant}.tflite" if variant else 'model.tflite'
         written[name] = export_tflite(result.model, out/name, variant, overwrite=True, names=names)
     written['labels.txt'] = write_atomically(out/'labels.txt', lambda tmp: tmp.write_text('\n'.join(names) + '\n'))
-    write_json(out/'history.json', result.history); written['history.json'] = out/'history.json'
-    fig = plot_history(result.history, f"{metrics.get('recipe', '')} recipe, {Path(str(metrics['backbone'])).name}")
+    write_json(out/'history.json', result.histories()); written['history.json'] = out/'history.json'
+    fig = plot_history(result.histories(), f"{metrics.get('recipe', '')} recipe, {Path(str(metrics['backbone'])).name}")
     written['history.png'] = write_atomically(out/'history.png', lambda tmp: fig.savefig(tmp, dpi=100)); plt.close(fig)
     write_json(out/'metrics.json', metrics); written['metrics.json'] = out/'metrics.json'
     return written
 
-# %% ../nbs/09_cli.ipynb #21bc83a5
+# %% ../nbs/09_cli.ipynb #7b4bdd7e
 def evaluation_probs(
     result, # what was trained (a `TrainResult`)
     datasets:dict, # the splits
     tta:int=0, # views for the test-time-augmentation figure (0 or 1: none)
-    head_only:bool=True, # the model is `result.head` on the frozen backbone: use the cached features
     strategy=None, # the strategy: without cached features, each worker predicts its shard of the images
     cache:Path|None=None, # the shared folder where the workers leave their shards (needed with several workers)
 )->dict: # `{'validation': (probs, labels), 'test': (probs, labels), 'test_tta': (probs, labels) or None}`
@@ -170,7 +169,7 @@ def evaluation_probs(
     import numpy as np
     from flowerclf.pipeline import VIEWS
     from flowerclf.training import cached_features
-    if head_only and result.head is not None:
+    if result.head is not None and result.features.get('test') is not None:       # the head on the frozen backbone
         (val_f, val_y), (test_f, test_y) = result.features['validation'], result.features['test']
         val = result.validation_probs if result.validation_probs is not None else result.head.predict(val_f[0], verbose=0)
         per_view = [result.head.predict(v, batch_size=1024, verbose=0) for v in test_f]
@@ -183,7 +182,7 @@ def evaluation_probs(
     return {'validation': (val[0], val_y), 'test': (test[0], test_y),
             'test_tta': (test[:tta].mean(0), test_y) if tta > 1 else None}
 
-# %% ../nbs/09_cli.ipynb #3a1d54e6
+# %% ../nbs/09_cli.ipynb #462f00df
 def training_metrics(
     result, # what was trained (a `TrainResult`)
     recipe, # the `Recipe` used
@@ -191,7 +190,6 @@ def training_metrics(
     names:list, # class names
     train_on:str, # the splits that trained the final model
     augment:bool, # trained end to end on fresh random views
-    fine_tune:bool, # the backbone was fine-tuned
     data:str, # where the data came from, in words
     seconds:float, # wall time so far
     distribution:dict|None=None, # where it trained (`strategy_summary`)
@@ -202,9 +200,11 @@ def training_metrics(
     m = {'backbone': bb.name or bb.handle, 'image_size': bb.image_size, 'recipe': recipe.name, 'train_on': train_on,
          'epochs': result.best_epoch, 'epochs_run': len(result.history.get('loss', [])),
          'training_views': 'random every epoch' if augment else len(recipe.views) + recipe.random_views,
-         'augment': augment, 'fine_tune': fine_tune, 'data': data,
+         'augment': augment, 'fine_tune': result.fine_tune_history is not None and vars(recipe.fine_tune), 'data': data,
          'validation': scores(*probs['validation']), 'test': scores(*probs['test'])}
-    if train_on != 'train': m['validation_note'] = 'from the model trained on train only, which chose the epochs'
+    if train_on != 'train':
+        m['validation_note'] = ('the final model trained on the validation split too: not a held-out figure' if m['fine_tune']
+                                else 'from the model trained on train only, which chose the epochs')
     if probs['test_tta'] is not None:
         m['test_tta'] = {'views': recipe.tta, **{k: v for k, v in scores(*probs['test_tta']).items() if k != 'loss'}}
     m['per_class'] = dict(zip(names, map(float, per_class_accuracy(*probs['test'], len(names)))))
@@ -223,54 +223,52 @@ def print_summary(metrics:dict, written:dict):
     print(f"trained in {metrics['seconds']:.0f} s ({metrics['epochs']} epochs chosen); wrote:")
     for path in written.values(): print(f"  {path}")
 
-# %% ../nbs/09_cli.ipynb #f8ee62e0
+# %% ../nbs/09_cli.ipynb #914bdcfa
 def train_into(
     out:Path, # the output folder (already checked by `prepare_output`, or holding the run to resume)
     data_dir:str|None, # TFDS data folder, or `None`
     images:str|None, # a folder of class sub-folders instead, or `None`
     backbone:str|None, # a registered backbone, a SavedModel folder or a hub URL (`None`: the default one)
-    image_size:int|None, # the backbone's input size, when it needs one
+    image_size:int|None, # the input size (`None`: the recipe's, else the backbone's default)
     recipe:str, # the recipe's name
     epochs:int|None, # the recipe's overrides (see `choose_recipe`)
     batch_size:int|None,
     patience:int|None,
     tta:int|None,
-    augment:bool, # train end to end on fresh random views
-    fine_tune:bool, # then fine-tune the backbone
+    augment:bool, # train end to end on fresh random views instead of the recipe
     train_on:str, # the splits that train the final model
     quantize:str|None, # also write this quantized TFLite model
     seed:int, # random seed
-    per_replica_batch:int|None=None, # slow path: images per replica per step (`None`: 32 over all the replicas)
+    fine_tune_epochs:int|None=None, # the recipe's epochs of fine-tuning (0: none)
+    per_replica_batch:int|None=None, # fine-tuning and `augment`: images per replica per step (`None`: 32 over all the replicas)
     quiet:bool=False, # no progress bars or per-epoch lines
     strategy=None, # the `tf.distribute` strategy, made first (`make_strategy`; default: none)
 )->int: # exit code
     "Train as the options say, evaluate, and write everything into `out` (on the chief; the other workers write nothing)"
-    from flowerclf.model import get_backbone
-    from flowerclf.training import (choose_recipe, train_classifier, train_end_to_end, fine_tune_model, make_strategy,
-                                    is_chief, strategy_summary)
+    from dataclasses import replace
+    from flowerclf.training import choose_recipe, recipe_backbone, train_classifier, train_end_to_end, make_strategy, is_chief, strategy_summary
     t0 = time.time()
     strategy = strategy or make_strategy()
-    rcp = choose_recipe(recipe, epochs, batch_size, patience, tta)
+    rcp = choose_recipe(recipe, epochs, batch_size, patience, tta, fine_tune_epochs)
     check_choice(train_on, registry('training:TRAIN_ON'), 'train_on')
     if quantize is not None: check_choice(quantize, QUANTIZE, 'quantize')
-    if augment and train_on != 'train':
-        raise UsageError("--train_on train+validation needs the cached-feature recipes; it does not combine with --augment")
-    if per_replica_batch is not None and not (augment or fine_tune):
-        raise UsageError("--per_replica_batch sets the batch of --augment and --fine_tune; the head's is --batch_size")
-    bb = get_backbone(backbone, image_size)              # checks the backbone argument before any long work
+    if augment and (train_on != 'train' or fine_tune_epochs):
+        raise UsageError("--augment trains the original recipe end to end; it does not combine with --train_on or --fine_tune_epochs")
+    if per_replica_batch is not None and not (augment or rcp.fine_tune):
+        raise UsageError("--per_replica_batch sets the batch of fine-tuning and of --augment; the head's is --batch_size")
+    global_batch = per_replica_batch and per_replica_batch * strategy.num_replicas_in_sync
+    if rcp.fine_tune and global_batch: rcp = replace(rcp, fine_tune=replace(rcp.fine_tune, batch_size=global_batch))
+    bb = recipe_backbone(backbone, rcp, image_size)        # checks the backbone argument before any long work
     datasets, names = load_splits(data_dir, images, seed)
     chief, ckpt = is_chief(strategy), out/'checkpoints'
-    verbose, slow_batch = 0 if quiet or not chief else 2, (per_replica_batch or 32 // strategy.num_replicas_in_sync) * strategy.num_replicas_in_sync
-    if augment: result = train_end_to_end(datasets, bb, rcp, len(names), ckpt/'end-to-end', verbose, seed, strategy, slow_batch)
+    if augment: result = train_end_to_end(datasets, bb, len(names), rcp.epochs, rcp.patience, ckpt/'end-to-end',
+                                          0 if quiet or not chief else 2, seed, strategy, global_batch or 32)
     else: result = train_classifier(datasets, bb, rcp, len(names), train_on, checkpoint_dir=ckpt, progress=not quiet,
                                     seed=seed, strategy=strategy)
-    if fine_tune: fine_tune_model(result.model, datasets, bb.image_size, batch_size=slow_batch, checkpoint_dir=ckpt/'fine-tune',
-                                  verbose=verbose, seed=seed, strategy=strategy)
-    probs = evaluation_probs(result, datasets, rcp.tta, not fine_tune, strategy, ckpt/'evaluation')
+    probs = evaluation_probs(result, datasets, rcp.tta, strategy, ckpt/'evaluation')
     if not chief: return 0                               # the chief alone writes the outputs
     data = images or f"tfds oxford_flowers102 in {data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')}"
-    metrics = training_metrics(result, rcp, probs, names, train_on, augment, fine_tune, data, time.time() - t0,
-                               strategy_summary(strategy))
+    metrics = training_metrics(result, rcp, probs, names, train_on, augment, data, time.time() - t0, strategy_summary(strategy))
     written = save_outputs(out, result, metrics, names, quantize)
     shutil.rmtree(ckpt, ignore_errors=True)
     print_summary(metrics, written)
@@ -306,21 +304,21 @@ def resume_hint(
     return (f"the finished epochs are kept in {out/'checkpoints'}; continue with: "
             f"flowerclf-train --out {shlex.quote(str(out))} --resume{options}")
 
-# %% ../nbs/09_cli.ipynb #ee816105
+# %% ../nbs/09_cli.ipynb #9a55129f
 def train_cli(
     data_dir:str=None, # TFDS data folder holding oxford_flowers102 (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)
     images:str=None, # train on your own photos instead: a folder of class sub-folders
     backbone:Param(f"backbone: {', '.join(registry('model:BACKBONES'))}, a SavedModel folder or a hub URL", str,
                    default=registry('model:DEFAULT_BACKBONE'))=None,
-    image_size:int=None, # input size of a custom backbone (read from the SavedModel when it fixes it)
-    recipe:Param("'default' (fast, one view) or 'best' (more training views, test-time augmentation)", str,
-                 choices=tuple(registry('training:RECIPES')))='default',
+    image_size:int=None, # the input size (default: the backbone's: its registry size, or what its SavedModel fixes)
+    recipe:Param("'default' (the phone model: head, then fine-tuning), 'best' (the backbone's larger size, 10-view test-time augmentation) or "
+                 "'frozen' (the head alone: fast)", str, choices=tuple(registry('training:RECIPES')))='default',
     epochs:int=None, # the most epochs for the head (default: the recipe's, 100); early stopping picks the best
     batch_size:int=None, # batch size for the head (default: the recipe's, 128)
     patience:int=None, # early stopping patience (default: the recipe's, 8)
-    augment:bool=False, # train end to end on fresh random views every epoch instead of cached features (slow)
-    fine_tune:bool=False, # then unfreeze the backbone and fine-tune it (slow)
-    per_replica_batch:int=None, # --augment, --fine_tune: images per replica per step (default: 32 in all, shared by the replicas)
+    fine_tune_epochs:int=None, # epochs of fine-tuning the whole network after the head (default: the recipe's; 0: none)
+    augment:bool=False, # instead of the recipe, the original one: a new head trained end to end on random views (slow)
+    per_replica_batch:int=None, # fine-tuning and --augment: images per replica per step (default: 32 in all, shared by the replicas)
     tta:int=None, # views averaged for the extra test-time-augmentation figure (default: the recipe's; 0: none)
     train_on:Param("the splits that train the final model (the epochs are chosen on validation either way)", str,
                    choices=registry('training:TRAIN_ON'))='train',
@@ -346,7 +344,7 @@ def train_cli(
     out = Path(out); created = not out.exists()
     arguments = start_run(strat, out, dict(data_dir=data_dir, images=images, backbone=backbone, image_size=image_size,
                                            recipe=recipe, epochs=epochs, batch_size=batch_size, patience=patience, tta=tta,
-                                           augment=augment, fine_tune=fine_tune, per_replica_batch=per_replica_batch,
+                                           augment=augment, fine_tune_epochs=fine_tune_epochs, per_replica_batch=per_replica_batch,
                                            train_on=train_on, quantize=quantize, seed=seed), resume, force)
     try: return train_into(out, **arguments, quiet=quiet, strategy=strat)
     except KeyboardInterrupt:

@@ -20,26 +20,34 @@ __all__ = ['STRATEGIES', 'COMMUNICATIONS', 'PROXY_VARS', 'RECIPES', 'TRAIN_ON', 
            'assemble_model', 'Cluster', 'cluster_from_env', 'bypass_proxies', 'make_strategy', 'is_multi_worker',
            'is_chief', 'worker_count', 'worker_index', 'strategy_summary', 'barrier', 'chief_decides', 'EpochLog',
            'ResumedEarlyStopping', 'save_weights_npz', 'load_weights_npz', 'BestWeights', 'resumable_callbacks',
-           'array_batches', 'fit_resumable', 'Recipe', 'choose_recipe', 'views_key', 'cached_features', 'TrainResult',
-           'plain_copy', 'train_classifier', 'random_view_batches', 'validation_batches', 'fit_on_views',
-           'train_end_to_end', 'fine_tune_model']
+           'array_batches', 'fit_resumable', 'random_view_batches', 'validation_batches', 'fit_on_views', 'FineTuning',
+           'fine_tune_schedule', 'fine_tune_model', 'Recipe', 'choose_recipe', 'recipe_backbone', 'views_key',
+           'cached_features', 'TrainResult', 'plain_copy', 'train_classifier', 'choose_image_size', 'train_end_to_end']
 
-# %% ../nbs/04_training.ipynb #3c15c519
+# %% ../nbs/04_training.ipynb #2822d605
 def plot_history(
-    history:dict|keras.callbacks.History, # `History`, or its `.history` dict of lists
+    history:dict|keras.callbacks.History, # `History`, its `.history` dict of lists, or `{stage: such a dict}`
     title:str='', # figure title
 ):
-    "Plot training and validation loss and accuracy per epoch"
+    "Plot training and validation loss and accuracy per epoch (stages one after the other)"
     import matplotlib.pyplot as plt
     h = getattr(history, 'history', history)
-    epochs = np.arange(1, len(h['loss']) + 1)
+    stages = {'': h} if 'loss' in h else h
     fig, axs = plt.subplots(1, 2, figsize=(11, 3.6))
-    for ax, key, label in [(axs[0], 'loss', 'loss (cross-entropy)'), (axs[1], 'accuracy', 'top-1 accuracy')]:
-        ax.plot(epochs, h[key], 'o-', ms=3, label='training')
-        if f'val_{key}' in h: ax.plot(epochs, h[f'val_{key}'], 'o-', ms=3, label='validation')
-        if 'val_loss' in h:
-            ax.axvline(int(np.argmin(h['val_loss'])) + 1, color='grey', ls=':', label='best epoch')
-        ax.set(xlabel='epoch', ylabel=label); ax.grid(alpha=0.3); ax.legend()
+    start = 0
+    for i, (stage, s) in enumerate(stages.items()):
+        epochs = np.arange(start + 1, start + len(s['loss']) + 1)
+        for ax, key, label in [(axs[0], 'loss', 'loss (cross-entropy)'), (axs[1], 'accuracy', 'top-1 accuracy')]:
+            ax.plot(epochs, s[key], 'o-', ms=3, color='C0', label='training' if i == 0 else None)
+            val = np.array([np.nan if v is None else v for v in s.get(f'val_{key}', [])], float)
+            if len(val): ax.plot(epochs[~np.isnan(val)], val[~np.isnan(val)], 'o-', ms=3, color='C1', label='validation' if i == 0 else None)
+            if i == 0 and len(stages) == 1 and 'val_loss' in s:
+                ax.axvline(int(np.nanargmin(np.array(s['val_loss'], float))) + 1, color='grey', ls=':', label='best epoch')
+            if stage:
+                if i: ax.axvline(start + 0.5, color='grey', lw=0.8)
+                ax.text(start + 1, 0.98, stage, transform=ax.get_xaxis_transform(), va='top', fontsize=8, color='grey')
+            ax.set(xlabel='epoch', ylabel=label); ax.grid(alpha=0.3); ax.legend()
+        start += len(s['loss'])
     if title: fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -230,7 +238,7 @@ def chief_decides(strategy, value:bool)->bool:
     "The chief's `value`, on every worker: so that every worker takes the same branch"
     return bool(_worker_sum(strategy, float(value), only_chief=True))
 
-# %% ../nbs/04_training.ipynb #a0de21f3
+# %% ../nbs/04_training.ipynb #9d194149
 class EpochLog(keras.callbacks.Callback):
     "Keep every epoch's metrics, writing them to a JSON file as they come (kept across resumed runs)"
     def __init__(self,
@@ -242,18 +250,19 @@ class EpochLog(keras.callbacks.Callback):
         self.epochs[str(epoch)] = {k: float(v) for k, v in (logs or {}).items()}
         if self.write: write_json(self.path, self.epochs)
     def history(self)->dict:
-        "The log as Keras's `History.history`: `{metric: [value per epoch]}`"
+        "The log as Keras's `History.history`: `{metric: [value per epoch]}`, `None` where an epoch has no value (not validated)"
         rows = [self.epochs[k] for k in sorted(self.epochs, key=int)]
-        return {k: [r[k] for r in rows] for k in (rows[0] if rows else {})}
+        keys = dict.fromkeys(k for r in rows for k in r)
+        return {k: [r.get(k) for r in rows] for k in keys}
 
-# %% ../nbs/04_training.ipynb #c75236be
+# %% ../nbs/04_training.ipynb #41d15c60
 class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
     "Early stopping that starts from the best loss and the epochs-without-improvement count of an earlier run's log"
     def __init__(self, log:EpochLog, **kwargs):
         super().__init__(**kwargs); self.log = log
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        losses = self.log.history().get(self.monitor, [])
+        losses = [v for v in self.log.history().get(self.monitor, []) if v is not None]
         if losses:
             self.best = float(np.min(losses)); self.wait = len(losses) - 1 - int(np.argmin(losses))
 
@@ -312,7 +321,7 @@ def array_batches(
     options = tf.data.Options(); options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.batch(batch_size).prefetch(AUTOTUNE).with_options(options)
 
-# %% ../nbs/04_training.ipynb #a87ba27b
+# %% ../nbs/04_training.ipynb #d0748168
 def fit_resumable(
     model:keras.Model, # compiled model to train (under a strategy: built in its scope)
     x, # training inputs: an array (features) or a dataset of batches
@@ -327,8 +336,9 @@ def fit_resumable(
     strategy=None, # the `tf.distribute` strategy the model was built under (default: none)
     steps_per_epoch:int|None=None, # for a repeated, distributed dataset
     seed:int=0, # seed of the order of array inputs
+    validation_freq:int=1, # validate every this many epochs, and after the last
 )->dict: # `{'history': {metric: [per epoch]}, 'best_epoch': int (1-based), 'epochs_run': int}`
-    "Fit with early stopping on the validation loss and the best epoch's weights restored, resumable after interruption"
+    "Fit with early stopping on the validation loss and the best epoch's weights restored (or all epochs with `patience=None`), resumable after interruption"
     strategy = strategy or tf.distribute.get_strategy()
     chief, own_dir = is_chief(strategy), checkpoint_dir is None
     if own_dir and is_multi_worker(strategy): raise ValueError("training on several workers needs a shared checkpoint_dir")
@@ -344,11 +354,11 @@ def fit_resumable(
         x, y = array_batches(x, y, batch_size, shuffle=True, seed=seed), None
         if validation_data is not None: validation_data = array_batches(*validation_data, 1024)
     model.fit(x, y, validation_data=validation_data, epochs=epochs, callbacks=cbs, verbose=verbose if chief else 0,
-              steps_per_epoch=steps_per_epoch)
+              steps_per_epoch=steps_per_epoch, validation_freq=sorted({*range(validation_freq, epochs + 1, validation_freq), epochs}))
     barrier(strategy)                                    # the chief's best weights are on disk
     history = log.history()
     if validation_data is not None and best_weights.exists():
-        load_weights_npz(model, best_weights); best = int(np.argmin(history['val_loss'])) + 1
+        load_weights_npz(model, best_weights); best = int(np.nanargmin(np.array(history['val_loss'], float))) + 1
     else: best = len(history['loss'])
     result = {'history': history, 'best_epoch': best, 'epochs_run': len(history['loss'])}
     if own_dir: shutil.rmtree(ckpt, ignore_errors=True)
@@ -358,30 +368,138 @@ def fit_resumable(
     barrier(strategy)
     return result
 
-# %% ../nbs/04_training.ipynb #155d1c8a
+# %% ../nbs/04_training.ipynb #a09618b4
+def random_view_batches(
+    ds:tf.data.Dataset, # the training split, `(uint8 image, label)`
+    size:int, # the model's input size
+    batch_size:int=32, # the global batch: images per step over all the replicas
+    seed:int=0, # seed of the order and of the views
+    area:tuple=(0.5, 1.0), # range of the fraction of the image's area a random crop keeps
+):
+    "For `strategy.distribute_datasets_from_function`: each input pipeline's shard, reshuffled, a fresh random view of each image every epoch"
+    def make(context:tf.distribute.InputContext):
+        per_replica = context.get_per_replica_batch_size(batch_size)      # raises if the replicas do not divide it
+        part = ds.enumerate().shard(context.num_input_pipelines, context.input_pipeline_id)
+        part = part.shuffle(4096, seed=seed, reshuffle_each_iteration=True).repeat()
+        draws = tf.data.Dataset.random(seed=seed + 1000 * context.input_pipeline_id)
+        def view(example, r):
+            i, (image, label) = example
+            return augment_image(image, size, area, seed=tf.stack([tf.cast(i, tf.int32), tf.cast(r % 2147483647, tf.int32)])), label
+        return tf.data.Dataset.zip((part, draws)).map(view, num_parallel_calls=AUTOTUNE).batch(per_replica).prefetch(AUTOTUNE)
+    return make
+
+def validation_batches(
+    ds:tf.data.Dataset, # the validation split, `(uint8 image, label)`
+    size:int, # the model's input size
+    batch_size:int, # the global batch size
+)->tf.data.Dataset:
+    "Centre views in batches, sharded between the workers by element (`AutoShardPolicy.DATA`)"
+    options = tf.data.Options(); options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return make_pipeline(ds, size, batch_size).with_options(options)
+
+# %% ../nbs/04_training.ipynb #f66f5eeb
+def fit_on_views(
+    model:keras.Model, # a compiled model, built in the strategy's scope
+    datasets:dict, # `{'train': ds}` of `(uint8 image, label)`, and `'validation'` to validate on
+    size:int, # the model's input size
+    epochs:int, # the most epochs
+    patience:int|None=None, # early stopping patience; `None`: run every epoch, keep the last
+    batch_size:int=32, # the global batch: images per step over all the replicas
+    checkpoint_dir:Path|None=None, # resumable state
+    verbose:int=2, # Keras verbosity
+    seed:int=0, # seed of the order and the views
+    strategy=None, # the strategy the model was built under
+    area:tuple=(0.5, 1.0), # range of the fraction of the image's area a random crop keeps
+    validation_freq:int=1, # validate every this many epochs (and after the last)
+)->dict: # the `fit_resumable` result
+    "Fit on fresh random views of the training images every epoch, validating on their centre views"
+    strategy = strategy or tf.distribute.get_strategy()
+    if batch_size % strategy.num_replicas_in_sync:
+        raise UsageError(f"the batch of {batch_size} images does not divide between {strategy.num_replicas_in_sync} replicas")
+    train = strategy.distribute_datasets_from_function(random_view_batches(datasets['train'], size, batch_size, seed, area))
+    steps = max(1, math.ceil(int(datasets['train'].cardinality()) / batch_size))
+    val = validation_batches(datasets['validation'], size, batch_size) if 'validation' in datasets else None
+    return fit_resumable(model, train, validation_data=val, epochs=epochs, patience=patience, checkpoint_dir=checkpoint_dir,
+                         verbose=verbose, strategy=strategy, steps_per_epoch=steps, validation_freq=validation_freq)
+
+# %% ../nbs/04_training.ipynb #42232cdd
+@dataclass(frozen=True)
+class FineTuning:
+    "How to fine-tune the whole network once the head is trained"
+    epochs:int=20 # epochs, all of them run (the learning rate has decayed to 0 at the end)
+    learning_rate:float=1e-3 # Adam's peak learning rate, after the warm-up
+    warmup_epochs:int=1 # epochs of linear warm-up from 1% of the peak
+    batch_size:int=32 # the global batch
+    label_smoothing:float=0.2 # ε of the loss (`SmoothedSparseCrossentropy`)
+    crop_area:float=0.7 # a random crop keeps from this fraction of the image's area to all of it
+    validation_freq:int=5 # validate every this many epochs (and after the last)
+
+# %% ../nbs/04_training.ipynb #472c0e39
+def fine_tune_schedule(
+    learning_rate:float, # the peak
+    epochs:int, # epochs of the whole run
+    steps_per_epoch:int, # steps in an epoch
+    warmup_epochs:int=1, # epochs of linear warm-up from 1% of the peak
+)->keras.optimizers.schedules.LearningRateSchedule:
+    "Linear warm-up to `learning_rate`, then a cosine decay to 0 at the last step"
+    total = max(1, epochs * steps_per_epoch); warm = min(warmup_epochs * steps_per_epoch, total - 1)
+    return keras.optimizers.schedules.CosineDecay(learning_rate * 0.01 if warm else learning_rate, total - warm, alpha=0.0,
+                                                  warmup_target=learning_rate if warm else None, warmup_steps=warm)
+
+# %% ../nbs/04_training.ipynb #253a26f0
+def fine_tune_model(
+    model:keras.Model, # an assembled model (backbone + trained head), fine-tuned in place
+    datasets:dict, # `{'train': ds}` of `(uint8 image, label)`, and `'validation'` to validate on
+    image_size:int, # the backbone's input size (`Backbone.image_size`)
+    how:FineTuning=FineTuning(), # epochs, learning rate, batch, label smoothing, crops
+    checkpoint_dir:str|Path|None=None, # resumable state; `None`: not resumable
+    verbose:int=2, # Keras verbosity
+    seed:int=0, # seed of the order and the views
+    strategy=None, # the `tf.distribute` strategy (default: none)
+)->dict: # the `fit_resumable` result
+    "Unfreeze the backbone and train the whole model on random views, with the warm-up and cosine schedule"
+    strategy = strategy or tf.distribute.get_strategy()
+    steps = max(1, math.ceil(int(datasets['train'].cardinality()) / how.batch_size))
+    with strategy.scope():      # a model's variables belong to the strategy they are made under: rebuild it there
+        tuned = keras.models.clone_model(model); tuned.set_weights(model.get_weights())   # frozen as `model`: same order
+        tuned.get_layer('backbone').trainable = True
+        compile_model(tuned, fine_tune_schedule(how.learning_rate, how.epochs, steps, how.warmup_epochs), how.label_smoothing)
+    run = fit_on_views(tuned, datasets, image_size, how.epochs, None, how.batch_size, checkpoint_dir, verbose, seed, strategy,
+                       area=(how.crop_area, 1.0), validation_freq=how.validation_freq)
+    model.get_layer('backbone').trainable = True
+    model.set_weights(tuned.get_weights()); compile_model(model)
+    return run
+
+# %% ../nbs/04_training.ipynb #80c2cce6
 @dataclass(frozen=True)
 class Recipe:
-    "How to train a classifier on cached features of several views of the training images"
+    "How to train a classifier: the head on cached features of several views of the training images, then maybe fine-tuning"
     name:str # the recipe's name
-    views:tuple=VIEWS[:2] # fixed views of every training image
-    random_views:int=10 # random crops of every training image
+    views:tuple=VIEWS[:2] # fixed views of every training image, for the head
+    random_views:int=4 # random crops of every training image, for the head
     tta:int=0 # views averaged at test time (0: one view)
     dropout:float=0.2 # dropout rate before the softmax layer
     l2:float=1e-4 # L2 weight decay of the softmax layer
-    learning_rate:float=1e-3 # Adam's learning rate
+    learning_rate:float=1e-3 # Adam's learning rate for the head
     batch_size:int=128 # batch size for the head
-    epochs:int=100 # the most epochs
+    epochs:int=100 # the most epochs for the head (early stopping picks the best)
     patience:int=8 # early stopping patience
+    fine_tune:FineTuning|None=FineTuning() # then fine-tune the whole network; `None`: the head alone
+    image_size:int|None=None # the input size; `None`: the backbone's default (see `BACKBONES`)
+    large_input:bool=False # without a size given, the backbone's larger `large_size` where the registry has one
 
-RECIPES = {'default': Recipe('default'), 'best': Recipe('best', views=VIEWS, tta=len(VIEWS))}
+RECIPES = {'default': Recipe('default'),
+           'best': Recipe('best', tta=10, large_input=True),
+           'frozen': Recipe('frozen', random_views=10, fine_tune=None)}
 
-# %% ../nbs/04_training.ipynb #a4bb53e9
+# %% ../nbs/04_training.ipynb #7bd965be
 def choose_recipe(
     name:str='default', # the name of a recipe in `RECIPES`
     epochs:int|None=None, # the most epochs for the head (`None`: the recipe's)
     batch_size:int|None=None, # batch size for the head (`None`: the recipe's)
     patience:int|None=None, # early stopping patience (`None`: the recipe's)
     tta:int|None=None, # views averaged at test time (`None`: the recipe's; see `check_tta`)
+    fine_tune_epochs:int|None=None, # epochs of fine-tuning (`None`: the recipe's; 0: none)
 )->Recipe:
     "The recipe called `name`, with the values given instead of its own, checked"
     recipe = RECIPES[check_choice(name, RECIPES, 'recipe')]
@@ -389,7 +507,19 @@ def choose_recipe(
     for k, v in given.items():
         if v is not None and v < 1: raise UsageError(f"{k} must be at least 1, not {v}")
     if tta is not None: check_tta(tta)
-    return replace(recipe, **{k: v for k, v in {**given, 'tta': tta}.items() if v is not None})
+    recipe = replace(recipe, **{k: v for k, v in {**given, 'tta': tta}.items() if v is not None})
+    if fine_tune_epochs is None: return recipe
+    if fine_tune_epochs < 0: raise UsageError(f"fine_tune_epochs must be at least 0, not {fine_tune_epochs}")
+    return replace(recipe, fine_tune=replace(recipe.fine_tune or FineTuning(), epochs=fine_tune_epochs) if fine_tune_epochs else None)
+
+# %% ../nbs/04_training.ipynb #61c2d69d
+def recipe_backbone(
+    backbone:str|Path|Backbone, # registry name, SavedModel folder, hub URL or `Backbone`
+    recipe:Recipe, # the recipe (its `image_size` and `large_input`)
+    image_size:int|None=None, # the size asked for, if any
+)->Backbone:
+    "The backbone at the input size a recipe trains it at"
+    return get_backbone(backbone, image_size or recipe.image_size, large=recipe.large_input)
 
 # %% ../nbs/04_training.ipynb #cc07460e
 def views_key(views, random_views:int)->str:
@@ -429,20 +559,25 @@ def cached_features(
     for j, (f, y) in parts.items(): features[:, j::n], labels[j::n] = f, y
     return features, labels
 
-# %% ../nbs/04_training.ipynb #1dff3ea4
+# %% ../nbs/04_training.ipynb #d011d9a8
 TRAIN_ON = ('train', 'train+validation')
 
 @dataclass
 class TrainResult:
     "What `train_classifier` returns"
     model:keras.Model # the full image -> probabilities model
-    head:keras.Model # the trained head (features -> probabilities)
-    history:dict # per-epoch metrics of the run that chose the epochs
-    best_epoch:int # the chosen number of epochs
+    head:keras.Model|None # the trained head (features -> probabilities); `None` once the whole network is fine-tuned
+    history:dict # per-epoch metrics of the head's run that chose its epochs
+    best_epoch:int # the chosen number of epochs for the head
     features:dict # cached `(features, labels)` of the evaluation views: `{split: ...}`; test has `tta` views
     backbone:Backbone # the backbone
     seconds:float # wall time
-    validation_probs:np.ndarray|None=None # validation probabilities of the model that chose the epochs (trained on train only)
+    validation_probs:np.ndarray|None=None # validation probabilities of the head that chose the epochs (trained on train only)
+    fine_tune_history:dict|None=None # per-epoch metrics of fine-tuning, if the recipe fine-tunes
+    stage:str='head' # the first stage's name: 'head' (cached features) or 'end_to_end'
+    def histories(self)->dict:
+        "Every stage's per-epoch metrics, in order: `{'head' (or 'end_to_end'): ..., 'fine_tune': ...}`"
+        return {self.stage: self.history, **({'fine_tune': self.fine_tune_history} if self.fine_tune_history else {})}
 
 # %% ../nbs/04_training.ipynb #be5892e3
 def plain_copy(
@@ -454,25 +589,25 @@ def plain_copy(
     compile_model(copy)
     return copy
 
-# %% ../nbs/04_training.ipynb #1ff54f5f
+# %% ../nbs/04_training.ipynb #dcc93de8
 def train_classifier(
     datasets:dict, # `{'train': ds, 'validation': ds, 'test': ds}` of `(uint8 image, label)`
     backbone:str|Path|Backbone=DEFAULT_BACKBONE, # registry name, SavedModel folder, hub URL or `Backbone`
     recipe:Recipe|str='default', # a `Recipe` or the name of one in `RECIPES`
     num_classes:int=len(CLASS_NAMES), # number of classes
     train_on:str='train', # which splits train the final model (`TRAIN_ON`); the epochs are chosen on validation either way
-    image_size:int|None=None, # the backbone's input size, if it needs one
+    image_size:int|None=None, # the input size (`None`: the recipe's, else the backbone's default)
     checkpoint_dir:str|Path|None=None, # folder for caches and resumable state (shared by the workers); `None`: not resumable
     progress:bool=True, # show progress bars and one line per epoch
     seed:int=0, # seed for the head's weights and the random views
     strategy=None, # the `tf.distribute` strategy (default: none)
 )->TrainResult:
-    "Train a classifier with a recipe on cached features (the fast path) and assemble the full model"
+    "Train a classifier with a recipe: the head on cached features (the fast path), the full model assembled, then maybe fine-tuned"
     t0 = time.time()
     strategy = strategy or tf.distribute.get_strategy()
     recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
     check_choice(train_on, TRAIN_ON, 'train_on')
-    bb = get_backbone(backbone, image_size)
+    bb = recipe_backbone(backbone, recipe, image_size)
     layer = feature_extractor(bb)                        # outside the strategy's scope: each worker runs it on its shard
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     def features(split, views, random_views=0):
@@ -483,12 +618,14 @@ def train_classifier(
         with strategy.scope(): return build_head(train_x.shape[1], num_classes, recipe.dropout, recipe.l2, recipe.learning_rate, seed=seed)
     train_x, train_y = flat(*features('train', recipe.views, recipe.random_views))
     val = features('validation', (View(),))
-    test = features('test', VIEWS[:max(recipe.tta, 1)]) if 'test' in datasets else None
-    fit = dict(batch_size=recipe.batch_size, verbose=2 if progress else 0, patience=recipe.patience, strategy=strategy, seed=seed)
+    head_only = recipe.fine_tune is None
+    test = features('test', VIEWS[:max(recipe.tta, 1)]) if 'test' in datasets and head_only else None
+    verbose = 2 if progress else 0
+    fit = dict(batch_size=recipe.batch_size, verbose=verbose, patience=recipe.patience, strategy=strategy, seed=seed)
     head = new_head()
     run = fit_resumable(head, train_x, train_y, validation_data=(val[0][0], val[1]), epochs=recipe.epochs,
                         checkpoint_dir=ckpt/'head' if ckpt else None, **fit)
-    val_probs = plain_copy(head).predict(val[0][0], batch_size=1024, verbose=0)
+    val_probs = plain_copy(head).predict(val[0][0], batch_size=1024, verbose=0) if head_only else None
     if train_on == 'train+validation':
         val_x, val_y = flat(*features('validation', recipe.views, recipe.random_views))
         head = new_head()
@@ -496,101 +633,50 @@ def train_classifier(
                       epochs=run['best_epoch'], checkpoint_dir=ckpt/'head-final' if ckpt else None, **fit)
     head = plain_copy(head)
     model = assemble_model(bb, head, recipe.learning_rate, extractor=layer)
-    return TrainResult(model, head, run['history'], run['best_epoch'], {'validation': val, 'test': test}, bb,
-                       time.time() - t0, val_probs)
+    result = TrainResult(model, head, run['history'], run['best_epoch'], {'validation': val, 'test': test}, bb,
+                         time.time() - t0, val_probs)
+    if head_only: return result
+    splits = ({'train': datasets['train'], 'validation': datasets['validation']} if train_on == 'train' else
+              {'train': datasets['train'].concatenate(datasets['validation'])})       # nothing left to validate on
+    tuned = fine_tune_model(model, splits, bb.image_size, recipe.fine_tune, ckpt/'fine-tune' if ckpt else None, verbose, seed, strategy)
+    return replace(result, head=None, fine_tune_history=tuned['history'], seconds=time.time() - t0)
 
-# %% ../nbs/04_training.ipynb #16d6020b
-def random_view_batches(
-    ds:tf.data.Dataset, # the training split, `(uint8 image, label)`
-    size:int, # the model's input size
-    batch_size:int=32, # the global batch: images per step over all the replicas
-    seed:int=0, # seed of the order and of the views
-):
-    "For `strategy.distribute_datasets_from_function`: each input pipeline's shard, reshuffled, a fresh random view of each image every epoch"
-    def make(context:tf.distribute.InputContext):
-        per_replica = context.get_per_replica_batch_size(batch_size)      # raises if the replicas do not divide it
-        part = ds.enumerate().shard(context.num_input_pipelines, context.input_pipeline_id)
-        part = part.shuffle(4096, seed=seed, reshuffle_each_iteration=True).repeat()
-        draws = tf.data.Dataset.random(seed=seed + 1000 * context.input_pipeline_id)
-        def view(example, r):
-            i, (image, label) = example
-            return augment_image(image, size, seed=tf.stack([tf.cast(i, tf.int32), tf.cast(r % 2147483647, tf.int32)])), label
-        return tf.data.Dataset.zip((part, draws)).map(view, num_parallel_calls=AUTOTUNE).batch(per_replica).prefetch(AUTOTUNE)
-    return make
+# %% ../nbs/04_training.ipynb #6c6fcf51
+def choose_image_size(
+    datasets:dict, # `{'train': ds, 'validation': ds, ...}`: only these two are read
+    backbone:str|Path, # a backbone that takes any input size
+    sizes:tuple=(96, 128, 160, 192, 224), # the sizes to try
+    recipe:Recipe|str='frozen', # the recipe measured at each size (one that trains the head alone)
+    tolerance:float=0.01, # the smallest size within this much validation top-1 of the best one is chosen
+    num_classes:int=len(CLASS_NAMES), # number of classes
+    seed:int=0, # seed for the heads and the random views
+    progress:bool=False, # show progress bars
+)->tuple: # `(the chosen size, {size: validation top-1})`
+    "The input size to use a backbone at, measured on the validation split"
+    seen = {k: datasets[k] for k in ('train', 'validation')}
+    top1 = {}
+    for size in sizes:
+        r = train_classifier(seen, backbone, replace(RECIPES[recipe] if isinstance(recipe, str) else recipe, tta=0),
+                             num_classes, image_size=size, progress=progress, seed=seed)
+        top1[size] = float(np.mean(r.validation_probs.argmax(1) == r.features['validation'][1]))
+    return min(s for s in sizes if top1[s] >= max(top1.values()) - tolerance), top1
 
-def validation_batches(
-    ds:tf.data.Dataset, # the validation split, `(uint8 image, label)`
-    size:int, # the model's input size
-    batch_size:int, # the global batch size
-)->tf.data.Dataset:
-    "Centre views in batches, sharded between the workers by element (`AutoShardPolicy.DATA`)"
-    options = tf.data.Options(); options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return make_pipeline(ds, size, batch_size).with_options(options)
-
-# %% ../nbs/04_training.ipynb #fdd46407
-def fit_on_views(
-    model:keras.Model, # a compiled model, built in the strategy's scope
-    datasets:dict, # `{'train': ds, 'validation': ds}` of `(uint8 image, label)`
-    size:int, # the model's input size
-    epochs:int, # the most epochs
-    patience:int, # early stopping patience
-    batch_size:int=32, # the global batch: images per step over all the replicas
-    checkpoint_dir:Path|None=None, # resumable state
-    verbose:int=2, # Keras verbosity
-    seed:int=0, # seed of the order and the views
-    strategy=None, # the strategy the model was built under
-)->dict: # the `fit_resumable` result
-    "Fit on fresh random views of the training images every epoch, validating on their centre views"
-    strategy = strategy or tf.distribute.get_strategy()
-    if batch_size % strategy.num_replicas_in_sync:
-        raise UsageError(f"the batch of {batch_size} images does not divide between {strategy.num_replicas_in_sync} replicas")
-    train = strategy.distribute_datasets_from_function(random_view_batches(datasets['train'], size, batch_size, seed))
-    steps = max(1, math.ceil(int(datasets['train'].cardinality()) / batch_size))
-    return fit_resumable(model, train, validation_data=validation_batches(datasets['validation'], size, batch_size),
-                         epochs=epochs, patience=patience, checkpoint_dir=checkpoint_dir, verbose=verbose,
-                         strategy=strategy, steps_per_epoch=steps)
-
-# %% ../nbs/04_training.ipynb #346317e6
+# %% ../nbs/04_training.ipynb #5feda6c8
 def train_end_to_end(
     datasets:dict, # `{'train': ds, 'validation': ds}`
     backbone:Backbone, # the backbone
-    recipe:Recipe, # for its epochs and patience
     num_classes:int, # number of classes
+    epochs:int=100, # the most epochs
+    patience:int=8, # early stopping patience
     checkpoint_dir:Path|None=None, # resumable state
     verbose:int=2, # Keras verbosity
     seed:int=0, # seed of the weights and the shuffling
     strategy=None, # the `tf.distribute` strategy (default: none)
     batch_size:int=32, # the global batch: images per step over all the replicas
 )->TrainResult:
-    "The slow path: the full model trained on fresh random views every epoch (`--augment`)"
+    "The full model, a new head on the frozen backbone, trained on fresh random views every epoch (`--augment`)"
     t0 = time.time()
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope(): model = build_model(backbone, num_classes, seed=seed)
-    run = fit_on_views(model, datasets, backbone.image_size, recipe.epochs, recipe.patience, batch_size,
-                       checkpoint_dir, verbose, seed, strategy)
-    return TrainResult(plain_copy(model), None, run['history'], run['best_epoch'], {}, backbone, time.time() - t0)
-
-# %% ../nbs/04_training.ipynb #f5253e0d
-def fine_tune_model(
-    model:keras.Model, # an assembled model (backbone + trained head), fine-tuned in place
-    datasets:dict, # `{'train': ds, 'validation': ds}` of `(uint8 image, label)`
-    image_size:int, # the backbone's input size (`Backbone.image_size`)
-    epochs:int=10, # the most epochs
-    patience:int=3, # early stopping patience
-    learning_rate:float=1e-5, # Adam's learning rate for the whole network
-    batch_size:int=32, # the global batch: images per step over all the replicas
-    checkpoint_dir:str|Path|None=None, # resumable state; `None`: not resumable
-    verbose:int=2, # Keras verbosity
-    seed:int=0, # seed of the order and the views
-    strategy=None, # the `tf.distribute` strategy (default: none)
-)->dict: # the `fit_resumable` result
-    "Unfreeze the backbone and train the whole model on random views, keeping the best epoch"
-    strategy = strategy or tf.distribute.get_strategy()
-    with strategy.scope():
-        tuned = keras.models.clone_model(model); tuned.set_weights(model.get_weights())   # frozen as `model`: same order
-        tuned.get_layer('backbone').trainable = True
-        compile_model(tuned, learning_rate)
-    run = fit_on_views(tuned, datasets, image_size, epochs, patience, batch_size, checkpoint_dir, verbose, seed, strategy)
-    model.get_layer('backbone').trainable = True
-    model.set_weights(tuned.get_weights()); compile_model(model, learning_rate)
-    return run
+    run = fit_on_views(model, datasets, backbone.image_size, epochs, patience, batch_size, checkpoint_dir, verbose, seed, strategy)
+    return TrainResult(plain_copy(model), None, run['history'], run['best_epoch'], {}, backbone, time.time() - t0, stage='end_to_end')

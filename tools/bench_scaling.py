@@ -1,7 +1,7 @@
 """Scaling benchmark of the fast path's feature extraction on the real data: 1 worker pinned to 1 core against
 2 workers (multi_worker, on 127.0.0.1) with 1 core each, interleaved, several times; medians.
 
-    python tools/bench_scaling.py [--reps 3] [--backbone DIR] [--image_size N] [--out bench_scaling.json]
+    python tools/bench_scaling.py [--reps 3] [--backbone DIR] [--image_size N] [--out benchmarks/scaling.json]
 
 Each run extracts the features of one centre view of every image of the train, validation and test splits (8,189
 images) with `cached_features`, the code `flowerclf-train` runs, shard files and barriers included; the clock runs
@@ -71,14 +71,14 @@ def run_pinned(cmd:list, workers:int, logs:Path)->dict:
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--reps', type=int, default=3)
-    ap.add_argument('--backbone', default=None, help='default: the real MobileNetV2 0.35/96')
+    ap.add_argument('--backbone', default=None, help="default: the real any-size MobileNetV2 0.35/96, at the registry's size")
     ap.add_argument('--image_size', type=int, default=None)
-    ap.add_argument('--out', default='bench_scaling.json')
+    ap.add_argument('--out', default=str(Path(__file__).resolve().parents[1]/'benchmarks'/'scaling.json'))
     ap.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.backbone is None:
         from flowerclf.core import realdata
-        args.backbone = str(realdata()/'backbones'/'mobilenet_v2_035_96')
+        args.backbone = str(realdata()/'backbones'/'mobilenet_v2_035_96_anysize')
     if args.worker: worker(args.worker, args.backbone, args.image_size); sys.exit(0)
     runs = {1: [], 2: []}
     for rep in range(args.reps):

@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""Benchmark of the recipes on the real data: every figure of the training notebook's recipe table and plot, and of
+the README. Needs the real data (`shared/realdata` beside the repo, or $FLOWERCLF_REALDATA).
+
+    python tools/bench_recipes.py [--what runs sizes] [--runs default best best_tv] [--out benchmarks/recipes.json]
+    python tools/bench_recipes.py --what latency --work DIR     # latency again, of the runs kept in DIR
+
+- `sizes`: the any-size MobileNetV2 0.35/96 at each input size, with the head alone (`choose_image_size`, recipe
+  'frozen', train split): the validation top-1 it chooses by, the size it chooses, and, to report only, the test
+  top-1 on one view and the one-photo LiteRT latency of the exported model at that size.
+- `runs`: the issue's three commands, each `flowerclf-train` in a fresh process on the real data with that backbone
+  and no option beyond the recipe's (`default`: no option; `best`: `--recipe best`; `best_tv`: `--recipe best
+  --train_on train+validation`). From each run: its `metrics.json` figures (one view, and the TTA ones), its wall
+  time, the size of `model.tflite`, the one-photo latency with the model loaded (`Classifier.predict` on a real
+  photo file, LiteRT, medians of 50 after a warm-up: reading and preparing the photo included, and the model alone),
+  and the cold start of `flowerclf-predict PHOTO model.tflite` (median of 5 fresh processes).
+
+Results are written to the JSON file as each one completes (a partial run keeps what it measured); the load average
+before each measurement is recorded, since this machine's CPU is shared. Outputs of the runs go to a temporary
+folder (`--work` to keep them), never into the repository.
+"""
+from __future__ import annotations
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RUNS = {'default': [], 'best': ['--recipe', 'best'], 'best_tv': ['--recipe', 'best', '--train_on', 'train+validation']}
+
+def save(out:Path, results:dict):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix('.tmp'); tmp.write_text(json.dumps(results, indent=1)); tmp.replace(out)
+
+def photo()->Path:
+    from flowerclf.core import realdata
+    return sorted((realdata()/'udacity_p2'/'test_images').glob('*.jpg'))[0]
+
+def median_ms(f, runs:int=50)->float:
+    "Median milliseconds of `f()` after a warm-up"
+    for _ in range(5): f()
+    ts = []
+    for _ in range(runs): t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
+    return round(1000 * statistics.median(ts), 2)
+
+def latency(model_path:Path, runs:int=50, tta:int=0)->dict:
+    "Milliseconds for one photo with the model loaded: the whole `Classifier.predict` of a file, and the model alone"
+    from flowerclf.predict import Classifier
+    clf = Classifier(model_path); clf.warm_up()
+    x = clf.read(photo())
+    m = {'photo_ms': median_ms(lambda: clf.predict(photo()), runs), 'model_ms': median_ms(lambda: clf.probabilities([x]), runs),
+         'threads': os.cpu_count()}
+    if tta:                                   # `flowerclf-predict --tta N`: N views of the photo, averaged
+        views = Classifier(model_path, tta=tta); views.warm_up()
+        m[f'photo_ms_tta{tta}'] = median_ms(lambda: views.predict(photo()), runs)
+    return m
+
+def cold_start(model_path:Path, runs:int=5)->float:
+    "Median seconds of `flowerclf-predict PHOTO MODEL` in fresh processes"
+    exe = Path(sys.executable).with_name('flowerclf-predict')
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = subprocess.run([str(exe), str(photo()), str(model_path)], capture_output=True, text=True)
+        ts.append(time.perf_counter() - t); assert r.returncode == 0, r.stderr
+    return round(statistics.median(ts), 3)
+
+def bench_sizes(args, results:dict, out:Path):
+    "`choose_image_size` on the real data, with each size's test top-1 and latency, to report"
+    import numpy as np
+    from flowerclf.core import realdata
+    from flowerclf.data import load_flowers
+    from flowerclf.training import choose_image_size, train_classifier, RECIPES
+    from flowerclf.saveload import export_tflite
+    datasets, _ = load_flowers(realdata()/'tfds')
+    t0 = time.time()
+    chosen, val = choose_image_size(datasets, args.backbone, tuple(args.sizes))
+    sizes = {'recipe': 'frozen', 'chosen': chosen, 'validation_top1': {str(s): v for s, v in val.items()},
+             'choose_seconds': round(time.time() - t0, 1), 'per_size': {}}
+    for size in args.sizes:               # to report: the same heads again, scored on the test split, and timed
+        load = os.getloadavg()[0]
+        r = train_classifier(datasets, args.backbone, RECIPES['frozen'], image_size=size, progress=False)
+        f, y = r.features['test']
+        test1 = float(np.mean(r.head.predict(f[0], batch_size=1024, verbose=0).argmax(1) == y))
+        path = export_tflite(r.model, Path(args.work)/f'frozen_{size}.tflite', overwrite=True)
+        sizes['per_size'][str(size)] = {'validation_top1': val[size], 'test_top1': test1, 'seconds': round(r.seconds, 1),
+                                        'tflite_bytes': path.stat().st_size, **latency(path), 'load_before': round(load, 2)}
+        results['sizes'] = sizes; save(out, results)
+        print(f"size {size}: validation {val[size]:.1%} test {test1:.1%} {sizes['per_size'][str(size)]}", flush=True)
+
+def bench_run(name:str, args, results:dict, out:Path):
+    "One `flowerclf-train` command on the real data, timed, with its model's size and latency"
+    from flowerclf.core import realdata
+    run = Path(args.work)/name
+    shutil.rmtree(run, ignore_errors=True)
+    cmd = [str(Path(sys.executable).with_name('flowerclf-train')), '--data_dir', str(realdata()/'tfds'),
+           '--backbone', args.backbone, '--out', str(run), '--quiet', *RUNS[name]]
+    load, t = os.getloadavg()[0], time.time()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.time() - t
+    if r.returncode: sys.exit(f"{name}: flowerclf-train failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    m = json.loads((run/'metrics.json').read_text())
+    results.setdefault('runs', {})[name] = {
+        'command': 'flowerclf-train ' + ' '.join(RUNS[name]), 'image_size': m['image_size'], 'recipe': m['recipe'],
+        'train_on': m['train_on'], 'test': m['test'], 'test_tta': m.get('test_tta'), 'validation': m['validation'],
+        'epochs': m['epochs'], 'fine_tune': m['fine_tune'], 'train_seconds': m['seconds'], 'wall_seconds': round(wall, 1),
+        'tflite_bytes': (run/'model.tflite').stat().st_size, **latency(run/'model.tflite', tta=m.get('test_tta', {}).get('views', 0)),
+        'cold_start_s': cold_start(run/'model.tflite'), 'load_before': round(load, 2)}
+    save(out, results)
+    print(name, json.dumps(results['runs'][name]), flush=True)
+
+def bench_latency(args, results:dict, out:Path):
+    "Measure again the latency and cold start of the runs kept in `--work` (another time, or a quieter machine)"
+    for name, r in results.get('runs', {}).items():
+        model = Path(args.work)/name/'model.tflite'
+        if not model.exists(): continue
+        r.update(latency(model, tta=(r.get('test_tta') or {}).get('views', 0)), cold_start_s=cold_start(model),
+                 latency_load_before=round(os.getloadavg()[0], 2))
+        save(out, results); print(name, {k: v for k, v in r.items() if 'ms' in k or 'cold' in k}, flush=True)
+
+def main():
+    from flowerclf.core import realdata
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--what', nargs='+', default=['runs', 'sizes'], choices=['runs', 'sizes', 'latency'])
+    p.add_argument('--runs', nargs='+', default=list(RUNS), choices=list(RUNS))
+    p.add_argument('--sizes', nargs='+', type=int, default=[96, 128, 160, 192, 224])
+    p.add_argument('--backbone', default=str(realdata()/'backbones'/'mobilenet_v2_035_96_anysize'))
+    p.add_argument('--out', default=str(REPO/'benchmarks'/'recipes.json'))
+    p.add_argument('--work', default=None, help='folder for the runs (default: a temporary one, removed)')
+    args = p.parse_args()
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results['machine'] = f"{os.cpu_count()} CPU cores, no GPU"; results['backbone'] = Path(args.backbone).name
+    keep = args.work is not None
+    args.work = args.work or tempfile.mkdtemp(prefix='flowerclf-bench-')
+    Path(args.work).mkdir(parents=True, exist_ok=True)
+    try:
+        if 'runs' in args.what:
+            for name in args.runs: bench_run(name, args, results, out)
+        if 'sizes' in args.what: bench_sizes(args, results, out)
+        if 'latency' in args.what: bench_latency(args, results, out)
+    finally:
+        if not keep: shutil.rmtree(args.work, ignore_errors=True)
+
+if __name__ == '__main__':
+    from flowerclf.core import native_noise_filtered
+    with native_noise_filtered(): main()
