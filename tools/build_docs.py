@@ -200,7 +200,7 @@ visit.
 Model: {model}.
 """
 
-TRY_BACKBONE = 'mobilenet_v2_035_96'          # the real data's backbone the Try it model is trained with
+TRY_BACKBONE = 'mobilenet_v2_035_96_anysize'  # the real data's backbone the Try it model is trained with (at the registry's size)
 
 def try_it(docs:Path, real:Path|None, cache:Path) -> str|None:
     "The web app on a model trained from the real data, in `docs/try/`, and the Try it page; `None` without real data"
