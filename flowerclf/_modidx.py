@@ -270,6 +270,7 @@ d = { 'settings': { 'branch': 'main',
                                     'flowerclf.training.train_classifier': ('training.html#train_classifier', 'flowerclf/training.py'),
                                     'flowerclf.training.train_end_to_end': ('training.html#train_end_to_end', 'flowerclf/training.py'),
                                     'flowerclf.training.validation_batches': ('training.html#validation_batches', 'flowerclf/training.py'),
+                                    'flowerclf.training.validation_top1': ('training.html#validation_top1', 'flowerclf/training.py'),
                                     'flowerclf.training.views_key': ('training.html#views_key', 'flowerclf/training.py'),
                                     'flowerclf.training.worker_count': ('training.html#worker_count', 'flowerclf/training.py'),
                                     'flowerclf.training.worker_index': ('training.html#worker_index', 'flowerclf/training.py')}}}

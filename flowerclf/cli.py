@@ -304,14 +304,14 @@ def resume_hint(
     return (f"the finished epochs are kept in {out/'checkpoints'}; continue with: "
             f"flowerclf-train --out {shlex.quote(str(out))} --resume{options}")
 
-# %% ../nbs/09_cli.ipynb #9a55129f
+# %% ../nbs/09_cli.ipynb #939f4231
 def train_cli(
     data_dir:str=None, # TFDS data folder holding oxford_flowers102 (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)
     images:str=None, # train on your own photos instead: a folder of class sub-folders
     backbone:Param(f"backbone: {', '.join(registry('model:BACKBONES'))}, a SavedModel folder or a hub URL", str,
                    default=registry('model:DEFAULT_BACKBONE'))=None,
     image_size:int=None, # the input size (default: the backbone's: its registry size, or what its SavedModel fixes)
-    recipe:Param("'default' (the phone model: head, then fine-tuning), 'best' (the backbone's larger size, 10-view test-time augmentation) or "
+    recipe:Param("'default' (the phone model: head, then fine-tuning), 'best' (the same, scored with 10-view test-time augmentation) or "
                  "'frozen' (the head alone: fast)", str, choices=tuple(registry('training:RECIPES')))='default',
     epochs:int=None, # the most epochs for the head (default: the recipe's, 100); early stopping picks the best
     batch_size:int=None, # batch size for the head (default: the recipe's, 128)

@@ -20,20 +20,19 @@ with warnings.catch_warnings():   # tensorflow_hub still imports the deprecated 
 __all__ = ['BACKBONES', 'DEFAULT_BACKBONE', 'Backbone', 'is_url', 'saved_model_image_size', 'registered_copy', 'get_backbone',
            'make_test_backbone', 'feature_extractor', 'SmoothedSparseCrossentropy', 'compile_model', 'build_model']
 
-# %% ../nbs/03_model.ipynb #2b3a38de
+# %% ../nbs/03_model.ipynb #59d9aa46
 @dataclass(frozen=True)
 class Backbone:
     "A pretrained feature extractor: a TF Hub URL or local SavedModel folder, and the input image size it is used at"
     handle:str # TF Hub URL or absolute path of a SavedModel folder
     image_size:int # side of the square input images, in pixels
     name:str='' # registry name, or '' for a custom backbone
-    large_size:int|None=None # a larger size, for the most accurate recipe (`Recipe.large_input`); `None`: no other
 
-# %% ../nbs/03_model.ipynb #6e7c3f41
+# %% ../nbs/03_model.ipynb #54bf0574
 BACKBONES = {
     'mobilenet_v2': Backbone('https://tfhub.dev/google/tf2-preview/mobilenet_v2/feature_vector/4', 224, 'mobilenet_v2'),
-    'mobilenet_v2_035_96': Backbone('https://tfhub.dev/google/imagenet/mobilenet_v2_035_96/feature_vector/5', 192,
-                                    'mobilenet_v2_035_96', large_size=224),
+    'mobilenet_v2_035_96': Backbone('https://tfhub.dev/google/imagenet/mobilenet_v2_035_96/feature_vector/5', 224,
+                                    'mobilenet_v2_035_96'),
 }
 DEFAULT_BACKBONE = 'mobilenet_v2'
 
@@ -68,11 +67,10 @@ def registered_copy(
     found = [b for name, b in BACKBONES.items() if Path(path).name.startswith(name)]
     return max(found, key=lambda b: len(b.name), default=None)
 
-# %% ../nbs/03_model.ipynb #181f6964
+# %% ../nbs/03_model.ipynb #631343fc
 def get_backbone(
     spec:str|Path|Backbone|None=None, # registry name, SavedModel folder, or hub URL (`None`: `DEFAULT_BACKBONE`)
     image_size:int|None=None, # input size; needed for URLs and folders whose signature does not fix it, unless registered
-    large:bool=False, # without `image_size`, use the registry's `large_size` where it has one
 )->Backbone:
     "Resolve a backbone name, local SavedModel folder or hub URL, and its input size, to a `Backbone`"
     if isinstance(spec, Backbone): return spec
@@ -80,7 +78,7 @@ def get_backbone(
     registered = {b.handle: b for b in BACKBONES.values()}
     if spec in BACKBONES or spec in registered:
         b = BACKBONES.get(spec) or registered[spec]
-        return replace(b, image_size=int(image_size or (large and b.large_size) or b.image_size))
+        return replace(b, image_size=int(image_size or b.image_size))
     if is_url(spec):
         if not image_size: raise UsageError(f"backbone {spec}: give its input size (image_size / --image_size)")
         return Backbone(spec, int(image_size))
@@ -91,8 +89,7 @@ def get_backbone(
     fixed = saved_model_image_size(path)
     if fixed and image_size not in (None, fixed):
         raise UsageError(f"backbone {path}: its signature fixes the input at {fixed} pixels; it cannot take {image_size}")
-    known = None if fixed else registered_copy(path)
-    size = fixed or image_size or (known and ((large and known.large_size) or known.image_size))
+    size = fixed or image_size or getattr(registered_copy(path), 'image_size', None)
     if not size: raise UsageError(f"backbone {path}: it takes any input size; give the size (image_size / --image_size)")
     return Backbone(str(path.resolve()), int(size))
 

@@ -22,7 +22,8 @@ __all__ = ['STRATEGIES', 'COMMUNICATIONS', 'PROXY_VARS', 'RECIPES', 'TRAIN_ON', 
            'ResumedEarlyStopping', 'save_weights_npz', 'load_weights_npz', 'BestWeights', 'resumable_callbacks',
            'array_batches', 'fit_resumable', 'random_view_batches', 'validation_batches', 'fit_on_views', 'FineTuning',
            'fine_tune_schedule', 'fine_tune_model', 'Recipe', 'choose_recipe', 'recipe_backbone', 'views_key',
-           'cached_features', 'TrainResult', 'plain_copy', 'train_classifier', 'choose_image_size', 'train_end_to_end']
+           'cached_features', 'TrainResult', 'plain_copy', 'train_classifier', 'validation_top1', 'choose_image_size',
+           'train_end_to_end']
 
 # %% ../nbs/04_training.ipynb #2822d605
 def plot_history(
@@ -470,7 +471,7 @@ def fine_tune_model(
     model.set_weights(tuned.get_weights()); compile_model(model)
     return run
 
-# %% ../nbs/04_training.ipynb #80c2cce6
+# %% ../nbs/04_training.ipynb #debe03a3
 @dataclass(frozen=True)
 class Recipe:
     "How to train a classifier: the head on cached features of several views of the training images, then maybe fine-tuning"
@@ -486,10 +487,9 @@ class Recipe:
     patience:int=8 # early stopping patience
     fine_tune:FineTuning|None=FineTuning() # then fine-tune the whole network; `None`: the head alone
     image_size:int|None=None # the input size; `None`: the backbone's default (see `BACKBONES`)
-    large_input:bool=False # without a size given, the backbone's larger `large_size` where the registry has one
 
 RECIPES = {'default': Recipe('default'),
-           'best': Recipe('best', tta=10, large_input=True),
+           'best': Recipe('best', tta=10),
            'frozen': Recipe('frozen', random_views=10, fine_tune=None)}
 
 # %% ../nbs/04_training.ipynb #7bd965be
@@ -512,14 +512,14 @@ def choose_recipe(
     if fine_tune_epochs < 0: raise UsageError(f"fine_tune_epochs must be at least 0, not {fine_tune_epochs}")
     return replace(recipe, fine_tune=replace(recipe.fine_tune or FineTuning(), epochs=fine_tune_epochs) if fine_tune_epochs else None)
 
-# %% ../nbs/04_training.ipynb #61c2d69d
+# %% ../nbs/04_training.ipynb #4b14538c
 def recipe_backbone(
     backbone:str|Path|Backbone, # registry name, SavedModel folder, hub URL or `Backbone`
-    recipe:Recipe, # the recipe (its `image_size` and `large_input`)
+    recipe:Recipe, # the recipe (its `image_size`)
     image_size:int|None=None, # the size asked for, if any
 )->Backbone:
     "The backbone at the input size a recipe trains it at"
-    return get_backbone(backbone, image_size or recipe.image_size, large=recipe.large_input)
+    return get_backbone(backbone, image_size or recipe.image_size)
 
 # %% ../nbs/04_training.ipynb #cc07460e
 def views_key(views, random_views:int)->str:
@@ -641,24 +641,34 @@ def train_classifier(
     tuned = fine_tune_model(model, splits, bb.image_size, recipe.fine_tune, ckpt/'fine-tune' if ckpt else None, verbose, seed, strategy)
     return replace(result, head=None, fine_tune_history=tuned['history'], seconds=time.time() - t0)
 
-# %% ../nbs/04_training.ipynb #6c6fcf51
+# %% ../nbs/04_training.ipynb #e797ae13
+def validation_top1(
+    result:TrainResult, # what `train_classifier` trained on the train split
+)->float:
+    "One-view validation top-1 of a trained classifier: after fine-tuning, of its last epoch; else of its head"
+    if result.fine_tune_history: return float(result.fine_tune_history['val_accuracy'][-1])
+    return float(np.mean(result.validation_probs.argmax(1) == result.features['validation'][1]))
+
+# %% ../nbs/04_training.ipynb #72ff3511
 def choose_image_size(
     datasets:dict, # `{'train': ds, 'validation': ds, ...}`: only these two are read
     backbone:str|Path, # a backbone that takes any input size
     sizes:tuple=(96, 128, 160, 192, 224), # the sizes to try
-    recipe:Recipe|str='frozen', # the recipe measured at each size (one that trains the head alone)
+    recipe:Recipe|str='default', # the recipe measured at each size
     tolerance:float=0.01, # the smallest size within this much validation top-1 of the best one is chosen
     num_classes:int=len(CLASS_NAMES), # number of classes
     seed:int=0, # seed for the heads and the random views
     progress:bool=False, # show progress bars
+    on_trained=None, # called with `(size, TrainResult)` after each size, e.g. to keep or time its model
 )->tuple: # `(the chosen size, {size: validation top-1})`
     "The input size to use a backbone at, measured on the validation split"
     seen = {k: datasets[k] for k in ('train', 'validation')}
+    recipe = replace(RECIPES[recipe] if isinstance(recipe, str) else recipe, tta=0)
     top1 = {}
     for size in sizes:
-        r = train_classifier(seen, backbone, replace(RECIPES[recipe] if isinstance(recipe, str) else recipe, tta=0),
-                             num_classes, image_size=size, progress=progress, seed=seed)
-        top1[size] = float(np.mean(r.validation_probs.argmax(1) == r.features['validation'][1]))
+        r = train_classifier(seen, backbone, recipe, num_classes, image_size=size, progress=progress, seed=seed)
+        top1[size] = validation_top1(r)
+        if on_trained: on_trained(size, r)
     return min(s for s in sizes if top1[s] >= max(top1.values()) - tolerance), top1
 
 # %% ../nbs/04_training.ipynb #5feda6c8

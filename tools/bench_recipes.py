@@ -5,9 +5,9 @@ the README. Needs the real data (`shared/realdata` beside the repo, or $FLOWERCL
     python tools/bench_recipes.py [--what runs sizes] [--runs default best best_tv] [--out benchmarks/recipes.json]
     python tools/bench_recipes.py --what latency --work DIR     # latency again, of the runs kept in DIR
 
-- `sizes`: the any-size MobileNetV2 0.35/96 at each input size, with the head alone (`choose_image_size`, recipe
-  'frozen', train split): the validation top-1 it chooses by, the size it chooses, and, to report only, the test
-  top-1 on one view and the one-photo LiteRT latency of the exported model at that size.
+- `sizes`: `choose_image_size` with the any-size MobileNetV2 0.35/96 and a recipe (`--size_recipe`, default
+  'default'), trained on the train split at each input size: the validation top-1 it chooses by, the size it
+  chooses, and, to report only, each size's test top-1 on one view and the one-photo LiteRT latency of its model.
 - `runs`: the issue's three commands, each `flowerclf-train` in a fresh process on the real data with that backbone
   and no option beyond the recipe's (`default`: no option; `best`: `--recipe best`; `best_tv`: `--recipe best
   --train_on train+validation`). From each run: its `metrics.json` figures (one view, and the TTA ones), its wall
@@ -64,27 +64,26 @@ def cold_start(model_path:Path, runs:int=5)->float:
     return round(statistics.median(ts), 3)
 
 def bench_sizes(args, results:dict, out:Path):
-    "`choose_image_size` on the real data, with each size's test top-1 and latency, to report"
+    "`choose_image_size` on the real data with a recipe; each size's model also scored on the test split and timed, to report"
     import numpy as np
     from flowerclf.core import realdata
     from flowerclf.data import load_flowers
-    from flowerclf.training import choose_image_size, train_classifier, RECIPES
+    from flowerclf.training import choose_image_size, validation_top1, cached_features
     from flowerclf.saveload import export_tflite
     datasets, _ = load_flowers(realdata()/'tfds')
-    t0 = time.time()
-    chosen, val = choose_image_size(datasets, args.backbone, tuple(args.sizes))
-    sizes = {'recipe': 'frozen', 'chosen': chosen, 'validation_top1': {str(s): v for s, v in val.items()},
-             'choose_seconds': round(time.time() - t0, 1), 'per_size': {}}
-    for size in args.sizes:               # to report: the same heads again, scored on the test split, and timed
+    sweep = results.setdefault('sizes', {})[args.size_recipe] = {'recipe': args.size_recipe, 'per_size': {}}
+    def report(size, r):                 # the test split is scored after the size's validation figure is fixed
         load = os.getloadavg()[0]
-        r = train_classifier(datasets, args.backbone, RECIPES['frozen'], image_size=size, progress=False)
-        f, y = r.features['test']
-        test1 = float(np.mean(r.head.predict(f[0], batch_size=1024, verbose=0).argmax(1) == y))
-        path = export_tflite(r.model, Path(args.work)/f'frozen_{size}.tflite', overwrite=True)
-        sizes['per_size'][str(size)] = {'validation_top1': val[size], 'test_top1': test1, 'seconds': round(r.seconds, 1),
-                                        'tflite_bytes': path.stat().st_size, **latency(path), 'load_before': round(load, 2)}
-        results['sizes'] = sizes; save(out, results)
-        print(f"size {size}: validation {val[size]:.1%} test {test1:.1%} {sizes['per_size'][str(size)]}", flush=True)
+        probs, labels = cached_features(r.model, datasets['test'], size)
+        path = export_tflite(r.model, Path(args.work)/f'{args.size_recipe}_{size}.tflite', overwrite=True)
+        sweep['per_size'][str(size)] = {'validation_top1': validation_top1(r), 'test_top1': float(np.mean(probs[0].argmax(1) == labels)),
+                                        'seconds': round(r.seconds, 1), 'tflite_bytes': path.stat().st_size, **latency(path),
+                                        'load_before': round(load, 2)}
+        save(out, results); print(f"size {size}: {sweep['per_size'][str(size)]}", flush=True)
+    t0 = time.time()
+    chosen, val = choose_image_size(datasets, args.backbone, tuple(args.sizes), args.size_recipe, on_trained=report)
+    sweep.update(chosen=chosen, validation_top1={str(s): v for s, v in val.items()}, seconds=round(time.time() - t0, 1))
+    save(out, results)
 
 def bench_run(name:str, args, results:dict, out:Path):
     "One `flowerclf-train` command on the real data, timed, with its model's size and latency"
@@ -122,6 +121,7 @@ def main():
     p.add_argument('--what', nargs='+', default=['runs', 'sizes'], choices=['runs', 'sizes', 'latency'])
     p.add_argument('--runs', nargs='+', default=list(RUNS), choices=list(RUNS))
     p.add_argument('--sizes', nargs='+', type=int, default=[96, 128, 160, 192, 224])
+    p.add_argument('--size_recipe', default='default', help='the recipe `choose_image_size` measures at each size')
     p.add_argument('--backbone', default=str(realdata()/'backbones'/'mobilenet_v2_035_96_anysize'))
     p.add_argument('--out', default=str(REPO/'benchmarks'/'recipes.json'))
     p.add_argument('--work', default=None, help='folder for the runs (default: a temporary one, removed)')
