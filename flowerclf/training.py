@@ -23,7 +23,7 @@ __all__ = ['STRATEGIES', 'COMMUNICATIONS', 'PROXY_VARS', 'RECIPES', 'TRAIN_ON', 
            'array_batches', 'fit_resumable', 'random_view_batches', 'validation_batches', 'fit_on_views', 'FineTuning',
            'fine_tune_schedule', 'fine_tune_model', 'Recipe', 'choose_recipe', 'recipe_backbone', 'views_key',
            'cached_features', 'TrainResult', 'plain_copy', 'train_classifier', 'validation_top1', 'choose_image_size',
-           'train_end_to_end']
+           'train_end_to_end', 'recipes_table']
 
 # %% ../nbs/04_training.ipynb #2822d605
 def plot_history(
@@ -690,3 +690,17 @@ def train_end_to_end(
     with strategy.scope(): model = build_model(backbone, num_classes, seed=seed)
     run = fit_on_views(model, datasets, backbone.image_size, epochs, patience, batch_size, checkpoint_dir, verbose, seed, strategy)
     return TrainResult(plain_copy(model), None, run['history'], run['best_epoch'], {}, backbone, time.time() - t0, stage='end_to_end')
+
+# %% ../nbs/04_training.ipynb #d0ff0873
+def recipes_table(
+    runs:dict, # `benchmarks/recipes.json`'s "runs": a command's figures by name
+)->str: # a Markdown table, a row per command
+    "The table of the recipes' commands: accuracy, and its cost on the phone (the README shows it too)"
+    rows = ['| command | input | test top-1, one view | top-5 | with TTA | training | `model.tflite` | one photo | cold start |',
+            '|---|---|---|---|---|---|---|---|---|']
+    for r in runs.values():
+        t = r['test_tta']
+        tta = f"**{t['top1']:.1%}** ({t['views']} views, {r['photo_ms_tta' + str(t['views'])]:.0f} ms)" if t else ''
+        rows.append(f"| `{r['command'].strip()}` | {r['image_size']} px | **{r['test']['top1']:.1%}** | {r['test']['top5']:.1%} | {tta} | "
+                    f"{r['train_seconds'] / 60:.1f} min | {r['tflite_bytes'] / 1e6:.1f} MB | {r['photo_ms']:.0f} ms | {r['cold_start_s']:.2f} s |")
+    return '\n'.join(rows)

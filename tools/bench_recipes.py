@@ -27,8 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 RUNS = {'default': [], 'best': ['--recipe', 'best'], 'best_tv': ['--recipe', 'best', '--train_on', 'train+validation']}
 
 def save(out:Path, results:dict):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix('.tmp'); tmp.write_text(json.dumps(results, indent=1)); tmp.replace(out)
+    "Write what was measured so far (atomically, with the package's `write_json`)"
+    from flowerclf.core import write_json
+    write_json(out, results)
 
 def photo()->Path:
     from flowerclf.core import realdata
@@ -45,21 +46,21 @@ def latency(model_path:Path, runs:int=50, tta:int=0)->dict:
     "Milliseconds for one photo with the model loaded: the whole `Classifier.predict` of a file, and the model alone"
     from flowerclf.predict import Classifier
     clf = Classifier(model_path); clf.warm_up()
-    x = clf.read(photo())
-    m = {'photo_ms': median_ms(lambda: clf.predict(photo()), runs), 'model_ms': median_ms(lambda: clf.probabilities([x]), runs),
+    path = photo(); x = clf.read(path)
+    m = {'photo_ms': median_ms(lambda: clf.predict(path), runs), 'model_ms': median_ms(lambda: clf.probabilities([x]), runs),
          'threads': os.cpu_count()}
     if tta:                                   # `flowerclf-predict --tta N`: N views of the photo, averaged
         views = Classifier(model_path, tta=tta); views.warm_up()
-        m[f'photo_ms_tta{tta}'] = median_ms(lambda: views.predict(photo()), runs)
+        m[f'photo_ms_tta{tta}'] = median_ms(lambda: views.predict(path), runs)
     return m
 
 def cold_start(model_path:Path, runs:int=5)->float:
     "Median seconds of `flowerclf-predict PHOTO MODEL` in fresh processes"
     exe = Path(sys.executable).with_name('flowerclf-predict')
-    ts = []
+    ts, path = [], photo()
     for _ in range(runs):
         t = time.perf_counter()
-        r = subprocess.run([str(exe), str(photo()), str(model_path)], capture_output=True, text=True)
+        r = subprocess.run([str(exe), str(path), str(model_path)], capture_output=True, text=True)
         ts.append(time.perf_counter() - t); assert r.returncode == 0, r.stderr
     return round(statistics.median(ts), 3)
 
