@@ -9,15 +9,15 @@
    `Classifier.classify` in batches against the original one-image-at-a-time loop; and the whole command on
    the folder.
 
-It needs the real data (`shared/realdata` beside the repo, or --realdata / $FLOWERCLF_REALDATA). It trains its
-own model there (frozen MobileNetV2 0.35/96 + a 102-way layer, the project's default recipe, about a minute) and
-writes everything into a temporary folder that it removes at the end (unless --keep); it never writes into the
-repository.
+It needs the real data (`shared/realdata` beside the repo, or --realdata / $FLOWERCLF_REALDATA). It measures the
+phone model of `--model DIR` (a `flowerclf-train --out` folder), or trains one with the default command (the any-size
+MobileNetV2 0.35/96, a few minutes); it writes its work into a temporary folder that it removes at the end (unless
+--keep), and its figures to `--out` (`benchmarks/predict.json`, which the README prints).
 
-    python tools/bench_predict.py [--runs 5] [--images 200] [--keep]
+    python tools/bench_predict.py [--model DIR] [--runs 5] [--images 200] [--keep]
 """
 from __future__ import annotations
-import argparse, contextlib, os, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, contextlib, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 # What the original project's predict.py did (tf.keras there; Keras 2 is tf_keras here, since Keras 3 cannot hold a
@@ -55,15 +55,17 @@ if __name__ == '__main__':
 
 def log(*args): print(*args, file=sys.stderr, flush=True)
 
-def train_model(real:Path, out:Path)->dict:
-    "Train a classifier on the real training split with the default recipe; save it as .keras, .h5 and .tflite"
-    from flowerclf.data import load_flowers
-    from flowerclf.training import train_classifier
-    from flowerclf.saveload import save_model, export_tflite
-    ds, _ = load_flowers(real/'tfds', splits=('train', 'validation'))
-    model = train_classifier(ds, real/'backbones'/'mobilenet_v2_035_96', 'default', progress=False).model
-    return {'keras': save_model(model, out/'flowers.keras'), 'h5': save_model(model, out/'flowers.h5'),
-            'tflite': export_tflite(model, out/'flowers.tflite')}
+def trained_model(real:Path, out:Path, model_dir:str|None)->dict:
+    "The phone model as .keras, .h5 and .tflite: from `model_dir` (`flowerclf-train --out`), or trained by the default command"
+    from flowerclf.saveload import load_model, save_model
+    if model_dir is None:
+        model_dir = out/'trained'
+        subprocess.run([Path(sys.executable).parent/'flowerclf-train', '--data_dir', real/'tfds', '--backbone',
+                        real/'backbones'/'mobilenet_v2_035_96_anysize', '--out', model_dir, '--quiet'], check=True)
+    model_dir = Path(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return {'keras': model_dir/'model.keras', 'h5': save_model(load_model(model_dir/'model.keras'), out/'flowers.h5'),
+            'tflite': model_dir/'model.tflite'}
 
 def extract_test_images(real:Path, out:Path, n:int)->list:
     "Write the first n images of the TFDS test split as the JPEG files they are stored as (no re-encoding)"
@@ -95,6 +97,9 @@ def main():
     parser.add_argument('--images', type=int, default=200, help='real test images for the throughput')
     parser.add_argument('--realdata', help='the real-data folder (default: find_realdata())')
     parser.add_argument('--keep', action='store_true', help='keep the temporary folder')
+    parser.add_argument('--model', help='a `flowerclf-train --out` folder to measure (default: train one with the default command)')
+    parser.add_argument('--out', default=str(Path(__file__).resolve().parents[1]/'benchmarks'/'predict.json'),
+                        help='the JSON file the figures are written to (the README prints them)')
     args = parser.parse_args()
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     from flowerclf.core import find_realdata
@@ -109,9 +114,9 @@ def main():
 def run(args, real:Path, work:Path):
     command = Path(sys.executable).parent/'flowerclf-predict'
     if not command.exists(): raise SystemExit(f"{command} is missing: run `pip install -e .`")
-    log(f"training a model on {real}/tfds ..."); t = time.perf_counter()
-    models = train_model(real, work/'models')
-    log(f"  trained and saved in {time.perf_counter() - t:.0f} s")
+    t = time.perf_counter()
+    models = trained_model(real, work/'models', args.model)
+    log(f"  the model ready in {time.perf_counter() - t:.0f} s")
     images = extract_test_images(real, work/'images', args.images)
     log(f"extracted {len(images)} test images")
     (work/'original_predict.py').write_text(ORIGINAL_PREDICT)
@@ -157,6 +162,10 @@ def run(args, real:Path, work:Path):
     for name, t in cold_median.items(): print(f"| {name} | {t:.2f} s |")
     print(f"\n| throughput: {n} real test images | median | images/s |\n|---|---|---|")
     for name, t in {**throughput, **folder}.items(): print(f"| {name} | {t:.2f} s | {n / t:.0f} |")
+    from flowerclf.core import write_json
+    write_json(args.out, {'cpu_count': os.cpu_count(), 'load_before': load, 'runs': args.runs, 'images': n,
+                          'image_size': json.loads((Path(models['tflite']).parent/'metrics.json').read_text())['image_size'],
+                          'cold_start_s': cold_median, 'cold_start_each_s': times, 'throughput_s': {**throughput, **folder}})
     tfl, ker, orig, tta = cold_median.values()
     one, bk, bl = throughput.values()
     print(f"\nGoals: .tflite cold start {tfl:.2f} s (< 1.5 s: {'met' if tfl < 1.5 else 'NOT met'}); "

@@ -11,7 +11,7 @@ the README. Needs the real data (`shared/realdata` beside the repo, or $FLOWERCL
 - `runs`: the issue's three commands, each `flowerclf-train` in a fresh process on the real data with that backbone
   and no option beyond the recipe's (`default`: no option; `best`: `--recipe best`; `best_tv`: `--recipe best
   --train_on train+validation`). From each run: its `metrics.json` figures (one view, and the TTA ones), its wall
-  time, the size of `model.tflite`, the one-photo latency with the model loaded (`Classifier.predict` on a real
+  time and peak memory (RSS), the size of `model.tflite`, the one-photo latency with the model loaded (`Classifier.predict` on a real
   photo file, LiteRT, medians of 50 after a warm-up: reading and preparing the photo included, and the model alone),
   and the cold start of `flowerclf-predict PHOTO model.tflite` (median of 5 fresh processes).
 
@@ -24,6 +24,8 @@ import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO/'tools'))
+from bench_train import run_measured      # a fresh process: wall time, peak RSS, exit code
 RUNS = {'default': [], 'best': ['--recipe', 'best'], 'best_tv': ['--recipe', 'best', '--train_on', 'train+validation']}
 
 def save(out:Path, results:dict):
@@ -93,15 +95,16 @@ def bench_run(name:str, args, results:dict, out:Path):
     shutil.rmtree(run, ignore_errors=True)
     cmd = [str(Path(sys.executable).with_name('flowerclf-train')), '--data_dir', str(realdata()/'tfds'),
            '--backbone', args.backbone, '--out', str(run), '--quiet', *RUNS[name]]
-    load, t = os.getloadavg()[0], time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.time() - t
-    if r.returncode: sys.exit(f"{name}: flowerclf-train failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    log = Path(args.work)/f'{name}.log'
+    load = os.getloadavg()[0]
+    r = run_measured(cmd, log)                  # wall time, peak memory (RSS), exit code
+    if r['rc']: sys.exit(f"{name}: flowerclf-train failed ({r['rc']}):\n{log.read_text()[-3000:]}")
     m = json.loads((run/'metrics.json').read_text())
     results.setdefault('runs', {})[name] = {
         'command': 'flowerclf-train ' + ' '.join(RUNS[name]), 'image_size': m['image_size'], 'recipe': m['recipe'],
         'train_on': m['train_on'], 'test': m['test'], 'test_tta': m.get('test_tta'), 'validation': m['validation'],
-        'epochs': m['epochs'], 'fine_tune': m['fine_tune'], 'train_seconds': m['seconds'], 'wall_seconds': round(wall, 1),
+        'epochs': m['epochs'], 'fine_tune': m['fine_tune'], 'train_seconds': m['seconds'], 'wall_seconds': round(r['wall_s'], 1),
+        'peak_rss_gib': round(r['rss_gib'], 2),
         'tflite_bytes': (run/'model.tflite').stat().st_size, **latency(run/'model.tflite', tta=m.get('test_tta', {}).get('views', 0)),
         'cold_start_s': cold_start(run/'model.tflite'), 'load_before': round(load, 2)}
     save(out, results)

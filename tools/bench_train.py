@@ -1,29 +1,29 @@
 #!/usr/bin/env python
-"""Benchmark training on the real data: the fast path against end to end, and the memory of `flowerclf-train`.
+"""Benchmark training on the real data: the fast path against end to end.
 
-1. Speed, side by side in one run: the same classifier (frozen MobileNetV2 0.35/96, dropout 0.2 + softmax layer, no
-   L2, Adam 1e-3, seed 0, so the same initial weights, and batches of `--batch_size`: 32 as in the original recipe,
-   128 as in the default recipe, or both, one comparison each) trained for exactly `--epochs` (20) epochs on
-   the centre view of the 1,020 training images, with the validation split scored after every epoch and no early
-   stopping (the weights of the last epoch are kept), in two ways:
-   - end to end (the original recipe): `build_model` + `fit` on `make_pipeline` batches, so every epoch runs every
-     image through the backbone again; with `--e2e_cache on` (the default, the stricter comparison) the decoded
-     images are kept in memory after the first epoch, with `off` every epoch decodes the JPEGs again, as the original
-     project's notebook did;
-   - the fast path: `extract_features` of the centre view once per split, `build_head`, `fit` on the features,
-     `assemble_model`.
-   Both final models are then scored the same way on the full 6,149-image test split (`predict_dataset` + `scores`),
-   timed separately. Each run is a fresh process; the runs of the two paths alternate so that they share the
-   machine's ups and downs; medians are reported.
-2. Memory: wall time and peak RSS (of the process, from `wait4`) of a default and of a `--recipe best` real-data
-   `flowerclf-train` run, as a user runs it.
+Speed, side by side in one run: the same classifier (frozen MobileNetV2 0.35/96, dropout 0.2 + softmax layer, no
+L2, Adam 1e-3, seed 0, so the same initial weights, and batches of `--batch_size`: 32 as in the original recipe,
+128 as in the default recipe, or both, one comparison each) trained for exactly `--epochs` (20) epochs on
+the centre view of the 1,020 training images, with the validation split scored after every epoch and no early
+stopping (the weights of the last epoch are kept), in two ways:
+- end to end (the original recipe): `build_model` + `fit` on `make_pipeline` batches, so every epoch runs every
+  image through the backbone again; with `--e2e_cache on` (the default, the stricter comparison) the decoded
+  images are kept in memory after the first epoch, with `off` every epoch decodes the JPEGs again, as the original
+  project's notebook did;
+- the fast path: `extract_features` of the centre view once per split, `build_head`, `fit` on the features,
+  `assemble_model`.
+Both final models are then scored the same way on the full 6,149-image test split (`predict_dataset` + `scores`),
+timed separately. Each run is a fresh process; the runs of the two paths alternate so that they share the
+machine's ups and downs; medians are reported.
+(The wall time and peak memory of the real `flowerclf-train` commands are measured by `tools/bench_recipes.py`.)
 
 It needs the real data (`shared/realdata` beside the repo, or --realdata / $FLOWERCLF_REALDATA) and writes only into
-a temporary folder that it removes at the end (unless --keep); never into the repository. It prints a Markdown table.
+a temporary folder that it removes at the end (unless --keep), and its figures to `--out` (`benchmarks/train.json`).
+It prints Markdown tables.
 
-    python tools/bench_train.py [--repeats 3] [--e2e_repeats 2] [--epochs 20] [--batch_size 32 [128]] [--e2e_cache on [off]] [--no_commands] [--no_paths] [--keep]
+    python tools/bench_train.py [--repeats 3] [--e2e_repeats 2] [--epochs 20] [--batch_size 32 [128]] [--e2e_cache on [off]] [--keep] [--out benchmarks/train.json]
 
-On 2 shared CPU cores: about 3 to 5 minutes per comparison (3 + 2 runs), and 3 to 6 for the two commands.
+On 2 shared CPU cores: about 3 to 5 minutes per comparison (3 + 2 runs).
 """
 from __future__ import annotations
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
@@ -104,21 +104,6 @@ def bench_paths(args, real:Path, work:Path, batch_size:int, cache:str)->dict:
             f"peak RSS {x['rss_gib']:.2f} GiB, load {x['load']:.1f}")
     return runs
 
-def bench_commands(real:Path, work:Path)->dict:
-    "Wall time, peak RSS and test figures of the default and the best real-data flowerclf-train runs"
-    command = Path(sys.executable).parent/'flowerclf-train'
-    if not command.exists(): raise SystemExit(f"{command} is missing: run `pip install -e .`")
-    results = {}
-    for recipe in ('default', 'best'):
-        out, log_path = work/f'model-{recipe}', work/f'train-{recipe}.log'
-        argv = [command, '--data_dir', real/'tfds', '--backbone', real/'backbones'/BACKBONE, '--out', out, '--quiet',
-                '--recipe', recipe]
-        log(f"flowerclf-train --recipe {recipe} ...")
-        r = checked(run_measured(argv, log_path), f'flowerclf-train --recipe {recipe}', log_path)
-        results[recipe] = {**r, 'metrics': json.loads((out/'metrics.json').read_text())}
-        log(f"  {r['wall_s']:.0f} s, peak RSS {r['rss_gib']:.2f} GiB")
-    return results
-
 def med(runs:list, key:str)->float: return statistics.median(r[key] for r in runs)
 
 def report_paths(args, batch_size:int, cache:str, runs:dict):
@@ -144,14 +129,15 @@ def report_paths(args, batch_size:int, cache:str, runs:dict):
           f"{cpu:.1f}×); goal ≥ 5×: {'met' if ratio >= 5 else 'NOT met'}. Test top-1 difference: {gap * 100:.2f} points; "
           f"goal ≤ 1 point: {'met' if gap <= 0.01 else 'NOT met'}.")
 
-def report_commands(commands:dict):
-    print("\n| `flowerclf-train` (real data, defaults otherwise) | wall time | peak RSS | epochs chosen of run | test top-1 | "
-          "test top-5 | test TTA top-1 |\n|---|---|---|---|---|---|---|")
-    for recipe, r in commands.items():
-        m = r['metrics']
-        tta = f"{m['test_tta']['top1']:.2%} ({m['test_tta']['views']} views)" if 'test_tta' in m else '—'
-        print(f"| `--recipe {recipe}` | {r['wall_s']:.0f} s | {r['rss_gib']:.2f} GiB | {m['epochs']} of {m['epochs_run']} | "
-              f"{m['test']['top1']:.2%} | {m['test']['top5']:.2%} | {tta} |")
+def save(out:Path, args, load:tuple, runs:dict):
+    "Write every run's figures, and the medians, to `out` (what was there is replaced)"
+    from flowerclf.core import write_json
+    paths = [{'batch_size': b, 'e2e_cache': c, 'epochs': args.epochs, 'backbone': BACKBONE, 'runs': r,
+              'median': {path: {k: med(rs, k) for k in ('train_s', 'train_cpu_s', 'prepare_s', 'fit_s', 'assemble_s', 'eval_s', 'top1', 'top5')}
+                         for path, rs in r.items()}}
+             for (b, c), r in runs.items()]
+    write_json(out, {'cpu_count': os.cpu_count(), 'load_before': load, 'load_after': os.getloadavg(), 'paths': paths})
+    log(f"wrote {out}")
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -163,9 +149,9 @@ def main():
     parser.add_argument('--e2e_cache', choices=['on', 'off'], nargs='+', default=['on'],
                         help='end to end: keep the decoded images in memory (on) or decode them every epoch (off); both: one comparison each')
     parser.add_argument('--realdata', help='the real-data folder (default: find_realdata())')
-    parser.add_argument('--no_paths', action='store_true', help='skip the fast / end-to-end comparison')
-    parser.add_argument('--no_commands', action='store_true', help='skip the flowerclf-train memory runs')
     parser.add_argument('--keep', action='store_true', help='keep the temporary folder')
+    parser.add_argument('--out', default=str(Path(__file__).resolve().parents[1]/'benchmarks'/'train.json'),
+                        help='the JSON file the figures are written to (the training notebook prints them)')
     parser.add_argument('--_worker', choices=list(PATHS), help=argparse.SUPPRESS)
     parser.add_argument('--_out', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -180,13 +166,11 @@ def main():
     if min(args.repeats, args.e2e_repeats) < 1: raise SystemExit("--repeats and --e2e_repeats must be at least 1")
     work, load = Path(tempfile.mkdtemp(prefix='bench_train_')), os.getloadavg()
     try:
-        runs = {} if args.no_paths else {(b, c): bench_paths(args, real.resolve(), work, b, c)
-                                         for b in args.batch_size for c in args.e2e_cache}
-        commands = None if args.no_commands else bench_commands(real.resolve(), work)
+        runs = {(b, c): bench_paths(args, real.resolve(), work, b, c) for b in args.batch_size for c in args.e2e_cache}
         print(f"Machine: {os.cpu_count()} CPU cores; load average (1/5/15 min) {' / '.join(f'{x:.2f}' for x in load)} "
               f"before and {' / '.join(f'{x:.2f}' for x in os.getloadavg())} after the measurements.")
         for (batch_size, cache), r in runs.items(): report_paths(args, batch_size, cache, r)
-        if commands: report_commands(commands)
+        save(Path(args.out), args, load, runs)
     finally:
         if args.keep: log(f"kept {work}")
         else: shutil.rmtree(work, ignore_errors=True)

@@ -33,6 +33,8 @@ p.add_argument('--distill', default='')                    # npz with soft targe
 p.add_argument('--distill_w', type=float, default=0.5)
 p.add_argument('--llrd', type=float, default=1.0)         # layer-wise lr decay per block (1: none)
 p.add_argument('--freeze_blocks', type=int, default=0)     # freeze the first k of the 19 backbone blocks
+p.add_argument('--rot', type=float, default=0.0)           # random rotation, up to this many degrees either way
+p.add_argument('--vflip', action='store_true')             # random vertical flips too
 p.add_argument('--seed', type=int, default=0)
 p.add_argument('--tag', default='')
 p.add_argument('--save', action='store_true')
@@ -131,9 +133,12 @@ loss = keras.losses.CategoricalCrossentropy(label_smoothing=a.ls)
 model.compile(opt, loss, metrics=[keras.metrics.CategoricalAccuracy(name='acc')])
 
 # ---- training pipeline
+rotate = keras.layers.RandomRotation(a.rot / 360.0, fill_mode='reflect', seed=a.seed) if a.rot else None
 def aug(x, y):
     img = resize_square(random_crop_box(tf.cast(x, tf.float32) / 255.0, (a.area, 1.0)), S)
     img = tf.image.random_flip_left_right(img)
+    if a.vflip: img = tf.image.random_flip_up_down(img)
+    if rotate is not None: img = rotate(img, training=True)
     return tf.clip_by_value(img, 0.0, 1.0), tf.one_hot(y, 102)
 
 def mix(x, y):
