@@ -202,13 +202,21 @@ Model: {model}.
 
 TRY_BACKBONE = 'mobilenet_v2_035_96_anysize'  # the real data's backbone the Try it model is trained with (at the registry's size)
 
+def kept_model_current(model:Path) -> bool:
+    "Whether the Try it model kept from an earlier build is the one this build would train (backbone, size, recipe)"
+    if not (model/'metrics.json').exists(): return False
+    from flowerclf.model import BACKBONES
+    m = json.loads((model/'metrics.json').read_text())
+    return (Path(str(m['backbone'])).name == TRY_BACKBONE and m['recipe'] == 'default' and m['train_on'] == 'train'
+            and m['image_size'] == BACKBONES[TRY_BACKBONE.removesuffix('_anysize')].image_size)
+
 def try_it(docs:Path, real:Path|None, cache:Path) -> str|None:
     "The web app on a model trained from the real data, in `docs/try/`, and the Try it page; `None` without real data"
     if real is None: return None
     import subprocess
     from flowerclf.app import build_app
     model = cache/'_try-model'                      # '_': not copied into the site with the pages
-    if not (model/'metrics.json').exists():
+    if not kept_model_current(model):
         print('Try it page: training its model on the real data with flowerclf-train (kept for the next build)')
         r = subprocess.run([str(Path(sys.executable).parent/'flowerclf-train'), '--data_dir', str(real/'tfds'),
                             '--backbone', str(real/'backbones'/TRY_BACKBONE), '--out', str(model), '--quiet', '--force'],
