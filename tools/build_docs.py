@@ -205,10 +205,10 @@ TRY_BACKBONE = 'mobilenet_v2_035_96_anysize'  # the real data's backbone the Try
 def kept_model_current(model:Path) -> bool:
     "Whether the Try it model kept from an earlier build is the one this build would train (backbone, size, recipe)"
     if not (model/'metrics.json').exists(): return False
-    from flowerclf.model import BACKBONES
+    from flowerclf.model import registered_copy     # the registry's size for a local copy, by its folder's name
     m = json.loads((model/'metrics.json').read_text())
     return (Path(str(m['backbone'])).name == TRY_BACKBONE and m['recipe'] == 'default' and m['train_on'] == 'train'
-            and m['image_size'] == BACKBONES[TRY_BACKBONE.removesuffix('_anysize')].image_size)
+            and m['image_size'] == registered_copy(TRY_BACKBONE).image_size)
 
 def try_it(docs:Path, real:Path|None, cache:Path) -> str|None:
     "The web app on a model trained from the real data, in `docs/try/`, and the Try it page; `None` without real data"
