@@ -60,8 +60,8 @@ def trained_model(real:Path, out:Path, model_dir:str|None)->dict:
     from flowerclf.saveload import load_model, save_model
     if model_dir is None:
         model_dir = out/'trained'
-        subprocess.run([Path(sys.executable).parent/'flowerclf-train', '--data_dir', real/'tfds', '--backbone',
-                        real/'backbones'/'mobilenet_v2_035_96_anysize', '--out', model_dir, '--quiet'], check=True)
+        from bench_recipes import train_command          # the benchmark's own default command, built in one place
+        subprocess.run(train_command('default', model_dir, real=real), check=True)
     model_dir = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
     return {'keras': model_dir/'model.keras', 'h5': save_model(load_model(model_dir/'model.keras'), out/'flowers.h5'),

@@ -28,6 +28,14 @@ sys.path.insert(0, str(REPO/'tools'))
 from bench_train import run_measured      # a fresh process: wall time, peak RSS, exit code
 RUNS = {'default': [], 'best': ['--recipe', 'best'], 'best_tv': ['--recipe', 'best', '--train_on', 'train+validation']}
 
+def train_command(name:str, out:Path, backbone:str|None=None, real:Path|None=None)->list:
+    "The `flowerclf-train` command of the run `name` of `RUNS` on the real data (`real`, or found), writing to `out`"
+    from flowerclf.core import realdata
+    real = Path(real or realdata())
+    backbone = backbone or real/'backbones'/'mobilenet_v2_035_96_anysize'
+    return [str(Path(sys.executable).with_name('flowerclf-train')), '--data_dir', str(real/'tfds'),
+            '--backbone', str(backbone), '--out', str(out), '--quiet', *RUNS[name]]
+
 def save(out:Path, results:dict):
     "Write what was measured so far (atomically, with the package's `write_json`)"
     from flowerclf.core import write_json
@@ -93,8 +101,7 @@ def bench_run(name:str, args, results:dict, out:Path):
     from flowerclf.core import realdata
     run = Path(args.work)/name
     shutil.rmtree(run, ignore_errors=True)
-    cmd = [str(Path(sys.executable).with_name('flowerclf-train')), '--data_dir', str(realdata()/'tfds'),
-           '--backbone', args.backbone, '--out', str(run), '--quiet', *RUNS[name]]
+    cmd = train_command(name, run, args.backbone)
     log = Path(args.work)/f'{name}.log'
     load = os.getloadavg()[0]
     r = run_measured(cmd, log)                  # wall time, peak memory (RSS), exit code
