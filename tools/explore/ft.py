@@ -35,6 +35,7 @@ p.add_argument('--llrd', type=float, default=1.0)         # layer-wise lr decay 
 p.add_argument('--freeze_blocks', type=int, default=0)     # freeze the first k of the 19 backbone blocks
 p.add_argument('--rot', type=float, default=0.0)           # random rotation, up to this many degrees either way
 p.add_argument('--vflip', action='store_true')             # random vertical flips too
+p.add_argument('--l2sp', type=float, default=0.0)          # L2-SP: penalty on the distance of the backbone's weights from the pretrained ones
 p.add_argument('--seed', type=int, default=0)
 p.add_argument('--tag', default='')
 p.add_argument('--save', action='store_true')
@@ -129,6 +130,11 @@ if grouped:
         by.setdefault(round(mult, 6), []).append(v)
     model.groups = [(make_opt(a.lr * m), vs) for m, vs in sorted(by.items())]
     print('groups:', [(m, len(vs)) for m, vs in sorted(by.items())], flush=True)
+if a.l2sp:                                                 # pull the backbone towards its pretrained weights, not zero
+    sp_vars = [v for v in model.trainable_variables if block_of(v.name) < 19]
+    sp_init = [tf.constant(v.numpy()) for v in sp_vars]
+    print('L2-SP on', len(sp_vars), 'variables', flush=True)
+    model.add_loss(lambda: a.l2sp * tf.add_n([tf.reduce_sum(tf.square(v - w)) for v, w in zip(sp_vars, sp_init)]))
 loss = keras.losses.CategoricalCrossentropy(label_smoothing=a.ls)
 model.compile(opt, loss, metrics=[keras.metrics.CategoricalAccuracy(name='acc')])
 
