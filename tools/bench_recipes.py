@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO/'tools'))
 from bench_train import run_measured      # a fresh process: wall time, peak RSS, exit code
+from flowerclf.core import write_json     # what was measured so far, written atomically after each step
 RUNS = {'default': [], 'best': ['--recipe', 'best'], 'best_tv': ['--recipe', 'best', '--train_on', 'train+validation']}
 
 def train_command(name:str, out:Path, backbone:str|None=None, real:Path|None=None)->list:
@@ -35,11 +36,6 @@ def train_command(name:str, out:Path, backbone:str|None=None, real:Path|None=Non
     backbone = backbone or real/'backbones'/'mobilenet_v2_035_96_anysize'
     return [str(Path(sys.executable).with_name('flowerclf-train')), '--data_dir', str(real/'tfds'),
             '--backbone', str(backbone), '--out', str(out), '--quiet', *RUNS[name]]
-
-def save(out:Path, results:dict):
-    "Write what was measured so far (atomically, with the package's `write_json`)"
-    from flowerclf.core import write_json
-    write_json(out, results)
 
 def photo()->Path:
     from flowerclf.core import realdata
@@ -90,11 +86,11 @@ def bench_sizes(args, results:dict, out:Path):
         sweep['per_size'][str(size)] = {'validation_top1': validation_top1(r), 'test_top1': float(np.mean(probs[0].argmax(1) == labels)),
                                         'seconds': round(r.seconds, 1), 'tflite_bytes': path.stat().st_size, **latency(path),
                                         'load_before': round(load, 2)}
-        save(out, results); print(f"size {size}: {sweep['per_size'][str(size)]}", flush=True)
+        write_json(out, results); print(f"size {size}: {sweep['per_size'][str(size)]}", flush=True)
     t0 = time.time()
     chosen, val = choose_image_size(datasets, args.backbone, tuple(args.sizes), args.size_recipe, on_trained=report)
     sweep.update(chosen=chosen, validation_top1={str(s): v for s, v in val.items()}, seconds=round(time.time() - t0, 1))
-    save(out, results)
+    write_json(out, results)
 
 def bench_run(name:str, args, results:dict, out:Path):
     "One `flowerclf-train` command on the real data, timed, with its model's size and latency"
@@ -114,7 +110,7 @@ def bench_run(name:str, args, results:dict, out:Path):
         'peak_rss_gib': round(r['rss_gib'], 2),
         'tflite_bytes': (run/'model.tflite').stat().st_size, **latency(run/'model.tflite', tta=m.get('test_tta', {}).get('views', 0)),
         'cold_start_s': cold_start(run/'model.tflite'), 'load_before': round(load, 2)}
-    save(out, results)
+    write_json(out, results)
     print(name, json.dumps(results['runs'][name]), flush=True)
 
 def bench_latency(args, results:dict, out:Path):
@@ -124,7 +120,7 @@ def bench_latency(args, results:dict, out:Path):
         if not model.exists(): continue
         r.update(latency(model, tta=(r.get('test_tta') or {}).get('views', 0)), cold_start_s=cold_start(model),
                  latency_load_before=round(os.getloadavg()[0], 2))
-        save(out, results); print(name, {k: v for k, v in r.items() if 'ms' in k or 'cold' in k}, flush=True)
+        write_json(out, results); print(name, {k: v for k, v in r.items() if 'ms' in k or 'cold' in k}, flush=True)
 
 def main():
     from flowerclf.core import realdata
