@@ -85,12 +85,6 @@ def timed(argv:list, cwd=None)->tuple:
     if r.returncode: raise SystemExit(f"failed ({r.returncode}): {' '.join(map(str, argv))}\n{r.stdout}\n{r.stderr}")
     return elapsed, r
 
-def median_time(fn, runs:int)->float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--runs', type=int, default=5, help='runs per measurement (the median is reported)')
@@ -112,6 +106,7 @@ def main():
         else: shutil.rmtree(work, ignore_errors=True)
 
 def run(args, real:Path, work:Path):
+    from flowerclf.core import median_seconds          # the timings' one rule: the median of timed calls
     command = Path(sys.executable).parent/'flowerclf-predict'
     if not command.exists(): raise SystemExit(f"{command} is missing: run `pip install -e .`")
     t = time.perf_counter()
@@ -138,7 +133,7 @@ def run(args, real:Path, work:Path):
 
     # 2. throughput on the images: the whole command on the folder, in fresh processes
     runs = max(1, args.runs // 2 + 1)
-    folder = {name: statistics.median([timed([command, work/'images', models[fmt], '--top_k', '5'])[0] for _ in range(runs)])
+    folder = {name: median_seconds(lambda: timed([command, work/'images', models[fmt], '--top_k', '5']), runs)
               for name, fmt in [('flowerclf-predict FOLDER, .tflite', 'tflite'), ('flowerclf-predict FOLDER, .keras', 'keras')]}
 
     # and in this process, model loaded once: batched against the original loop
@@ -151,10 +146,9 @@ def run(args, real:Path, work:Path):
         with open(os.devnull, 'w') as null, contextlib.redirect_stdout(null):     # model.predict's progress bars
             for p in images: original.predict(p, keras_clf.model, 5)
     def batched(clf): return lambda: list(clf.classify(images, top_k=5))
-    one_at_a_time(); batched(keras_clf)(); batched(lite_clf)()  # warm up
-    throughput = {'one at a time (original loop), .keras': median_time(one_at_a_time, runs),
-                  'batched (Classifier.classify), .keras': median_time(batched(keras_clf), runs),
-                  'batched (Classifier.classify), .tflite': median_time(batched(lite_clf), runs)}
+    throughput = {'one at a time (original loop), .keras': median_seconds(one_at_a_time, runs, warmup=1),
+                  'batched (Classifier.classify), .keras': median_seconds(batched(keras_clf), runs, warmup=1),
+                  'batched (Classifier.classify), .tflite': median_seconds(batched(lite_clf), runs, warmup=1)}
     n = len(images)
     print(f"\nMachine: {os.cpu_count()} CPU cores, load average {load[0]:.1f} before the measurements "
           f"(other processes compete for the cores); {args.runs} runs per cold start, {runs} per throughput; medians.\n")

@@ -20,13 +20,13 @@ before each measurement is recorded, since this machine's CPU is shared. Outputs
 folder (`--work` to keep them), never into the repository.
 """
 from __future__ import annotations
-import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO/'tools'))
 from bench_train import run_measured      # a fresh process: wall time, peak RSS, exit code
-from flowerclf.core import write_json     # what was measured so far, written atomically after each step
+from flowerclf.core import median_seconds, write_json   # timings: medians of calls; JSON: written atomically after each step
 RUNS = {'default': [], 'best': ['--recipe', 'best'], 'best_tv': ['--recipe', 'best', '--train_on', 'train+validation']}
 
 def train_command(name:str, out:Path, backbone:str|None=None, real:Path|None=None)->list:
@@ -41,34 +41,24 @@ def photo()->Path:
     from flowerclf.core import realdata
     return sorted((realdata()/'udacity_p2'/'test_images').glob('*.jpg'))[0]
 
-def median_ms(f, runs:int=50)->float:
-    "Median milliseconds of `f()` after a warm-up"
-    for _ in range(5): f()
-    ts = []
-    for _ in range(runs): t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
-    return round(1000 * statistics.median(ts), 2)
-
 def latency(model_path:Path, runs:int=50, tta:int=0)->dict:
     "Milliseconds for one photo with the model loaded: the whole `Classifier.predict` of a file, and the model alone"
     from flowerclf.predict import Classifier
     clf = Classifier(model_path); clf.warm_up()
     path = photo(); x = clf.read(path)
-    m = {'photo_ms': median_ms(lambda: clf.predict(path), runs), 'model_ms': median_ms(lambda: clf.probabilities([x]), runs),
+    def ms(f): return round(1000 * median_seconds(f, runs, warmup=5), 2)
+    m = {'photo_ms': ms(lambda: clf.predict(path)), 'model_ms': ms(lambda: clf.probabilities([x])),
          'threads': os.cpu_count()}
     if tta:                                   # `flowerclf-predict --tta N`: N views of the photo, averaged
         views = Classifier(model_path, tta=tta); views.warm_up()
-        m[f'photo_ms_tta{tta}'] = median_ms(lambda: views.predict(path), runs)
+        m[f'photo_ms_tta{tta}'] = ms(lambda: views.predict(path))
     return m
 
 def cold_start(model_path:Path, runs:int=5)->float:
     "Median seconds of `flowerclf-predict PHOTO MODEL` in fresh processes"
-    exe = Path(sys.executable).with_name('flowerclf-predict')
-    ts, path = [], photo()
-    for _ in range(runs):
-        t = time.perf_counter()
-        r = subprocess.run([str(exe), str(path), str(model_path)], capture_output=True, text=True)
-        ts.append(time.perf_counter() - t); assert r.returncode == 0, r.stderr
-    return round(statistics.median(ts), 3)
+    argv = [str(Path(sys.executable).with_name('flowerclf-predict')), str(photo()), str(model_path)]
+    def predict_once(): r = subprocess.run(argv, capture_output=True, text=True); assert r.returncode == 0, r.stderr
+    return round(median_seconds(predict_once, runs), 3)
 
 def bench_sizes(args, results:dict, out:Path):
     "`choose_image_size` on the real data with a recipe; each size's model also scored on the test split and timed, to report"
