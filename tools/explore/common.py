@@ -1,10 +1,11 @@
-"""Shared helpers of the exploration scripts behind the recipes (issue 11): `ft.py` (fine-tuning) and `frozen.py`
-(heads on a frozen backbone). They score on the validation split only, and append one JSON line per experiment to
-$FLOWERCLF_EXPLORE/results.jsonl (default /tmp/flowerclf-explore); their features are cached there too. What they
+"""Shared helpers of the exploration scripts behind the recipes (issue 11): `ft.py` (fine-tuning), `frozen.py`
+(heads on a frozen backbone) and `soup.py` (fine-tuned runs combined). They score on the validation split only, and
+append one JSON line per experiment to $FLOWERCLF_EXPLORE/results.jsonl (default /tmp/flowerclf-explore); their features are cached there too. What they
 measured is `benchmarks/exploration.jsonl`, summarised in the training notebook. Run from the repository root:
 
     python tools/explore/ft.py --size 192 --epochs 20 --lr 1e-3 --ls 0.2 --area 0.7
     python tools/explore/frozen.py --size 192 --train_views c2r4 --norms none,std,l2
+    python tools/explore/soup.py --runs TAG1,TAG2
 """
 import os, sys, time, json
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -55,3 +56,21 @@ def feats(split, size, views=(View(),), random_views=0, seed=0, tag=None, area=(
 
 def top1(p, y): return float(np.mean(np.asarray(p).argmax(1) == y))
 def top5(p, y): return float(np.mean((np.argsort(-p, 1)[:, :5] == y[:, None]).any(1)))
+
+def tuned_model(size, dropout=0.2, cls=keras.Model):
+    "The network `ft.py` fine-tunes: the backbone (trainable), dropout and a softmax classifier"
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Dropout(dropout)(backbone(size, trainable=True)(inp))
+    return cls(inp, keras.layers.Dense(102, activation='softmax', name='classifier')(x))
+
+def views_ds(d, size, views):
+    return d.map(lambda x, y: (tf.stack([view_image(x, size, v) for v in views]), y), num_parallel_calls=tf.data.AUTOTUNE)
+
+def predict_views(m, d, size, views, bs=64):
+    "probs (n_views, n, 102), labels"
+    ps, ys = [], []
+    for x, y in views_ds(d, size, views).batch(max(1, bs // len(views))).prefetch(tf.data.AUTOTUNE):
+        n = x.shape[0]
+        p = m(tf.reshape(x, (-1, size, size, 3)), training=False).numpy().reshape(n, len(views), -1)
+        ps.append(p); ys.append(y.numpy())
+    return np.concatenate(ps).transpose(1, 0, 2), np.concatenate(ys)

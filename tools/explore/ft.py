@@ -99,12 +99,7 @@ class GroupModel(keras.Model):
         self.compiled_metrics.update_state(y, p)
         return {m.name: m.result() for m in self.metrics}
 
-def make_model(size, grouped=False):
-    inp = keras.Input((size, size, 3))
-    x = backbone(size, trainable=True)(inp)
-    x = keras.layers.Dropout(a.dropout)(x)
-    out = keras.layers.Dense(102, activation='softmax', name='classifier')(x)
-    return (GroupModel if grouped else keras.Model)(inp, out)
+def make_model(size, grouped=False): return tuned_model(size, a.dropout, GroupModel if grouped else keras.Model)
 grouped = a.llrd != 1.0 or a.freeze_blocks > 0
 model = make_model(S, grouped)
 if head_w is not None: model.get_layer('classifier').set_weights(head_w)
@@ -178,18 +173,6 @@ if a.mixup > 0 or a.cutmix > 0: tds = tds.map(mix, num_parallel_calls=AUTO)
 tds = tds.prefetch(AUTO)
 
 val_ds = ds['validation'].cache()
-def views_ds(d, size, views):
-    return d.map(lambda x, y: (tf.stack([view_image(x, size, v) for v in views]), y), num_parallel_calls=AUTO)
-
-def predict_views(m, d, size, views, bs=64):
-    "probs (n_views, n, 102), labels"
-    ps, ys = [], []
-    for x, y in views_ds(d, size, views).batch(max(1, bs // len(views))).prefetch(AUTO):
-        n = x.shape[0]
-        p = m(tf.reshape(x, (-1, size, size, 3)), training=False).numpy().reshape(n, len(views), -1)
-        ps.append(p); ys.append(y.numpy())
-    return np.concatenate(ps).transpose(1, 0, 2), np.concatenate(ys)
-
 curve = []
 class ValCB(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
