@@ -1,7 +1,8 @@
 """Shared helpers of the exploration scripts behind the recipes (issue 11): `ft.py` (fine-tuning), `frozen.py`
 (heads on a frozen backbone) and `soup.py` (fine-tuned runs combined). They score on the validation split only, and
-append one JSON line per experiment to $FLOWERCLF_EXPLORE/results.jsonl (default /tmp/flowerclf-explore); their features are cached there too. What they
-measured is `benchmarks/exploration.jsonl`, summarised in the training notebook. Run from the repository root:
+append one JSON line per experiment to $FLOWERCLF_EXPLORE/results.jsonl (default /tmp/flowerclf-explore); their
+features are cached there too. What they measured is `benchmarks/exploration.jsonl`, summarised in the training
+notebook. Run from the repository root:
 
     python tools/explore/ft.py --size 192 --epochs 20 --lr 1e-3 --ls 0.2 --area 0.7
     python tools/explore/frozen.py --size 192 --train_views c2r4 --norms none,std,l2
