@@ -75,3 +75,7 @@ def predict_views(m, d, size, views, bs=64):
         p = m(tf.reshape(x, (-1, size, size, 3)), training=False).numpy().reshape(n, len(views), -1)
         ps.append(p); ys.append(y.numpy())
     return np.concatenate(ps).transpose(1, 0, 2), np.concatenate(ys)
+
+def view_scores(pv, y):
+    "Top-1 of the first view (`val1`) and of the first k views averaged (`val_tta`), from probs (n_views, n, 102)"
+    return dict(val1=top1(pv[0], y), val_tta={k: top1(pv[:k].mean(0), y) for k in (2, 5, 10, 20)})

@@ -200,7 +200,7 @@ if a.ema:
 res = dict(tag=tag, args=vars(a), t_lp=round(t_lp), t_ft=round(t_ft), curve=curve)
 if a.train_on == 'train':
     pv, vy = predict_views(model, val_ds, S, VIEWS)
-    res.update(val1=top1(pv[0], vy), val_tta={k: top1(pv[:k].mean(0), vy) for k in (2, 5, 10, 20)},
+    res.update(**view_scores(pv, vy),
                val_nll=float(-np.log(np.clip(pv[0][np.arange(len(vy)), vy], 1e-12, 1)).mean()),
                val_top5=top5(pv[0], vy))
     np.savez_compressed(CACHE/f'valprobs-{tag}.npz', probs=pv.astype(np.float16), labels=vy)

@@ -30,9 +30,8 @@ model.set_weights([np.mean(ws, 0) for ws in zip(*weights)])
 soup, vy = predict_views(model, datasets(('validation',))['validation'].cache(), S, VIEWS)
 
 ensemble = np.mean([np.load(CACHE/f'valprobs-{t}.npz')['probs'].astype(np.float32) for t in tags], 0)
-def scores(pv): return dict(val1=top1(pv[0], vy), val_tta={k: top1(pv[:k].mean(0), vy) for k in (2, 5, 10, 20)})
-res = dict(tag=a.tag or 'soup_' + '+'.join(tags), size=S, runs=tags, soup=scores(soup), ensemble=scores(ensemble),
-           t_total=round(time.time() - t0))
+res = dict(tag=a.tag or 'soup_' + '+'.join(tags), size=S, runs=tags, soup=view_scores(soup, vy),
+           ensemble=view_scores(ensemble, vy), t_total=round(time.time() - t0))
 with open(EXP/'results.jsonl', 'a') as f: f.write(json.dumps(res) + '\n')
 log(f"{res['tag']}: soup val1 {res['soup']['val1']:.4f} tta10 {res['soup']['val_tta'][10]:.4f}; "
     f"ensemble val1 {res['ensemble']['val1']:.4f} tta10 {res['ensemble']['val_tta'][10]:.4f} ({res['t_total']}s)")
