@@ -10,7 +10,8 @@ the README. Needs the real data (`shared/realdata` beside the repo, or $FLOWERCL
   chooses, and, to report only, each size's test top-1 on one view and the one-photo LiteRT latency of its model.
 - `runs`: the issue's three commands, each `flowerclf-train` in a fresh process on the real data with that backbone
   and no option beyond the recipe's (`default`: no option; `best`: `--recipe best`; `best_tv`: `--recipe best
-  --train_on train+validation`). From each run: its `metrics.json` figures (one view, and the TTA ones), its wall
+  --train_on train+validation`). From each run: its `metrics.json` figures (one view, and the TTA ones; the mean of
+  the per-class test top-1, which weighs each class the same, as the validation split does), its wall
   time and peak memory (RSS), the size of `model.tflite`, the one-photo latency with the model loaded (`Classifier.predict` on a real
   photo file, LiteRT, medians of 50 after a warm-up: reading and preparing the photo included, and the model alone),
   and the cold start of `flowerclf-predict PHOTO model.tflite` (median of 5 fresh processes).
@@ -96,6 +97,7 @@ def bench_run(name:str, args, results:dict, out:Path):
     results.setdefault('runs', {})[name] = {
         'command': 'flowerclf-train ' + ' '.join(RUNS[name]), 'image_size': m['image_size'], 'recipe': m['recipe'],
         'train_on': m['train_on'], 'test': m['test'], 'test_tta': m.get('test_tta'), 'validation': m['validation'],
+        'test_per_class_mean': sum(m['per_class'].values()) / len(m['per_class']),   # each class weighs the same, as in validation
         'epochs': m['epochs'], 'fine_tune': m['fine_tune'], 'train_seconds': m['seconds'], 'wall_seconds': round(r['wall_s'], 1),
         'peak_rss_gib': round(r['rss_gib'], 2),
         'tflite_bytes': (run/'model.tflite').stat().st_size, **latency(run/'model.tflite', tta=m.get('test_tta', {}).get('views', 0)),

@@ -36,6 +36,8 @@ p.add_argument('--freeze_blocks', type=int, default=0)     # freeze the first k 
 p.add_argument('--rot', type=float, default=0.0)           # random rotation, up to this many degrees either way
 p.add_argument('--vflip', action='store_true')             # random vertical flips too
 p.add_argument('--l2sp', type=float, default=0.0)          # L2-SP: penalty on the distance of the backbone's weights from the pretrained ones
+p.add_argument('--sam', type=float, default=0.0)           # sharpness-aware minimisation radius rho (0: none)
+p.add_argument('--color', type=float, default=0.0)         # photometric jitter: brightness ±c/2, contrast and saturation ×(1±c)
 p.add_argument('--seed', type=int, default=0)
 p.add_argument('--tag', default='')
 p.add_argument('--save', action='store_true')
@@ -99,7 +101,28 @@ class GroupModel(keras.Model):
         self.compiled_metrics.update_state(y, p)
         return {m.name: m.result() for m in self.metrics}
 
-def make_model(size, grouped=False): return tuned_model(size, a.dropout, GroupModel if grouped else keras.Model)
+class SAMModel(keras.Model):
+    "Sharpness-aware minimisation (Foret et al. 2021): the gradient taken at the worst point within radius rho"
+    def train_step(self, data):
+        x, y = data
+        vs = self.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self.compiled_loss(y, self(x, training=True), regularization_losses=self.losses)
+        g = tape.gradient(loss, vs)
+        scale = a.sam / (tf.linalg.global_norm(g) + 1e-12)
+        es = [gi * scale for gi in g]
+        for v, e in zip(vs, es): v.assign_add(e)
+        with tf.GradientTape() as tape:
+            p = self(x, training=True)
+            loss = self.compiled_loss(y, p, regularization_losses=self.losses)
+        g = tape.gradient(loss, vs)
+        for v, e in zip(vs, es): v.assign_sub(e)
+        self.optimizer.apply_gradients(zip(g, vs))
+        self.compiled_metrics.update_state(y, p)
+        return {m.name: m.result() for m in self.metrics}
+
+def make_model(size, grouped=False):
+    return tuned_model(size, a.dropout, GroupModel if grouped else SAMModel if a.sam else keras.Model)
 grouped = a.llrd != 1.0 or a.freeze_blocks > 0
 model = make_model(S, grouped)
 if head_w is not None: model.get_layer('classifier').set_weights(head_w)
@@ -140,6 +163,10 @@ def aug(x, y):
     img = tf.image.random_flip_left_right(img)
     if a.vflip: img = tf.image.random_flip_up_down(img)
     if rotate is not None: img = rotate(img, training=True)
+    if a.color:
+        img = tf.image.random_brightness(img, a.color / 2)
+        img = tf.image.random_contrast(img, 1 - a.color, 1 + a.color)
+        img = tf.image.random_saturation(img, 1 - a.color, 1 + a.color)
     return tf.clip_by_value(img, 0.0, 1.0), tf.one_hot(y, 102)
 
 def mix(x, y):
