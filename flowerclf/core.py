@@ -10,8 +10,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['NATIVE_NOISE', 'InputError', 'UsageError', 'DataUnavailable', 'check_choice', 'one_line', 'replace_path',
-           'write_atomically', 'write_json', 'native_noise_filtered', 'filter_native_noise', 'find_realdata',
-           'realdata', 'median_seconds', 'read_benchmark']
+           'write_atomically', 'write_json', 'native_noise_filtered', 'filter_native_noise', 'find_upwards',
+           'find_realdata', 'realdata', 'median_seconds', 'read_benchmark']
 
 # %% ../nbs/00_core.ipynb #1bbf02de
 class InputError(ValueError):
@@ -117,7 +117,15 @@ def filter_native_noise():
     global _filtered_for_good
     if not _filtered_for_good: _filter_stderr(); _filtered_for_good = True
 
-# %% ../nbs/00_core.ipynb #ee9889bc
+# %% ../nbs/00_core.ipynb #ac689dcc
+def find_upwards(
+    relative:str|Path, # a folder's path relative to `start` or one of its parents
+    start:str|Path|None=None, # folder to search upwards from (default: the current directory)
+)->Path|None: # the first such folder, or `None` when there is none
+    "The folder `relative` in `start` or the nearest parent of it that has one"
+    here = Path(start or Path.cwd()).resolve()
+    return next((d/relative for d in (here, *here.parents) if (d/relative).is_dir()), None)
+
 def find_realdata(
     start:str|Path|None=None, # folder to search upwards from (default: the current directory)
 )->Path|None: # the `realdata` folder, or `None` when there is none
@@ -125,10 +133,7 @@ def find_realdata(
     if os.environ.get('FLOWERCLF_REALDATA'):
         p = Path(os.environ['FLOWERCLF_REALDATA']).expanduser()
         return p.resolve() if p.is_dir() else None
-    here = Path(start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        if (d/'shared'/'realdata').is_dir(): return d/'shared'/'realdata'
-    return None
+    return find_upwards(Path('shared')/'realdata', start)
 
 def realdata()->Path: # the real-data folder
     "The real-data folder for a slow test; `DataUnavailable` when it is missing, so that the test fails"
@@ -152,14 +157,14 @@ def median_seconds(
         start = clock(); f(); times.append(clock() - start)
     return statistics.median(times)
 
-# %% ../nbs/00_core.ipynb #b3e05a48
+# %% ../nbs/00_core.ipynb #f83be389
 def read_benchmark(
     name:str, # the file's name in `benchmarks/`, without `.json` or `.jsonl`
     start:str|Path|None=None, # folder to search upwards from for `benchmarks/` (default: the current directory)
 ): # `NAME.json`'s content, or the list of `NAME.jsonl`'s lines, each read as JSON
     "The figures a benchmark script wrote to the first `benchmarks/NAME.json` (or `.jsonl`) in `start` or a parent of it"
-    here = Path(start or Path.cwd()).resolve()
-    folder = next((d/'benchmarks' for d in (here, *here.parents) if (d/'benchmarks').is_dir()), None)
-    if folder is None: raise FileNotFoundError(f"no benchmarks folder in {here} or a parent of it")
+    folder = find_upwards('benchmarks', start)
+    if folder is None: raise FileNotFoundError(f"no benchmarks folder in {Path(start or Path.cwd()).resolve()} or a parent of it")
     if (folder/f'{name}.json').exists(): return json.loads((folder/f'{name}.json').read_text())
+    if not (folder/f'{name}.jsonl').exists(): raise FileNotFoundError(f"{folder}: no {name}.json nor {name}.jsonl")
     return [json.loads(line) for line in (folder/f'{name}.jsonl').read_text().splitlines() if line.strip()]

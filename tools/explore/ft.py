@@ -42,6 +42,7 @@ p.add_argument('--seed', type=int, default=0)
 p.add_argument('--tag', default='')
 p.add_argument('--save', action='store_true')
 a = p.parse_args()
+if a.sam and (a.llrd != 1.0 or a.freeze_blocks): p.error('--sam does not combine with --llrd or --freeze_blocks')
 tag = a.tag or f"ft{a.size}_e{a.epochs}_lr{a.lr}_bs{a.bs}_ls{a.ls}_a{a.area}_mu{a.mixup}_cm{a.cutmix}"
 S = a.size
 keras.utils.set_random_seed(a.seed)
@@ -85,16 +86,20 @@ def block_of(name):
     m = re.search(r'expanded_conv(?:_(\d+))?/', name)
     return 1 + int(m.group(1) or 0)
 
+def predictions_and_grads(model, x, y, vs):
+    "The model's predictions on a training batch, and the gradients of its compiled loss for the variables `vs`"
+    with tf.GradientTape() as tape:
+        p = model(x, training=True)
+        loss = model.compiled_loss(y, p, regularization_losses=model.losses)
+    return p, tape.gradient(loss, vs)
+
 class GroupModel(keras.Model):
     "Per-block learning rates (one optimizer per distinct multiplier); frozen blocks get no update"
     groups = None
     def train_step(self, data):
         x, y = data
-        with tf.GradientTape() as tape:
-            p = self(x, training=True)
-            loss = self.compiled_loss(y, p, regularization_losses=self.losses)
         vs = [v for g in self.groups for v in g[1]]
-        grads = tape.gradient(loss, vs)
+        p, grads = predictions_and_grads(self, x, y, vs)
         i = 0
         for opt, gv in self.groups:
             opt.apply_gradients(zip(grads[i:i + len(gv)], gv)); i += len(gv)
@@ -106,16 +111,11 @@ class SAMModel(keras.Model):
     def train_step(self, data):
         x, y = data
         vs = self.trainable_variables
-        with tf.GradientTape() as tape:
-            loss = self.compiled_loss(y, self(x, training=True), regularization_losses=self.losses)
-        g = tape.gradient(loss, vs)
+        _, g = predictions_and_grads(self, x, y, vs)
         scale = a.sam / (tf.linalg.global_norm(g) + 1e-12)
         es = [gi * scale for gi in g]
         for v, e in zip(vs, es): v.assign_add(e)
-        with tf.GradientTape() as tape:
-            p = self(x, training=True)
-            loss = self.compiled_loss(y, p, regularization_losses=self.losses)
-        g = tape.gradient(loss, vs)
+        p, g = predictions_and_grads(self, x, y, vs)                # the gradient at the perturbed weights
         for v, e in zip(vs, es): v.assign_sub(e)
         self.optimizer.apply_gradients(zip(g, vs))
         self.compiled_metrics.update_state(y, p)
